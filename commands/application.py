@@ -1,0 +1,95 @@
+"""The event store: an eventsourcing Application on PostgreSQL with optimistic concurrency."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError, Mapper, StoredEvent
+from eventsourcing.utils import get_topic
+
+from commands.metadata import current_meta
+from filmstudio.settings import Settings
+
+META_KEY = "__meta__"
+MAX_ATTEMPTS = 50
+T = TypeVar("T")
+
+
+class MetadataMapper(Mapper[UUID]):
+    """Stores the current command's metadata (actor, correlation, causation) with each event."""
+
+    def to_stored_event(self, domain_event: Any) -> StoredEvent:
+        stored = super().to_stored_event(domain_event)
+        state = self.transcoder.decode(stored.state)
+        state[META_KEY] = current_meta().as_dict()
+        return StoredEvent(
+            originator_id=stored.originator_id,
+            originator_version=stored.originator_version,
+            topic=stored.topic,
+            state=self.transcoder.encode(state),
+        )
+
+    def to_domain_event(self, stored_event: StoredEvent) -> Any:
+        domain_event = super().to_domain_event(stored_event)
+        vars(domain_event).pop(META_KEY, None)
+        return domain_event
+
+
+def event_store_env(settings: Settings) -> dict[str, str]:
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "MAPPER_TOPIC": get_topic(MetadataMapper),
+        "POSTGRES_HOST": settings.pg_host,
+        "POSTGRES_PORT": str(settings.pg_port),
+        "POSTGRES_DBNAME": settings.pg_database,
+        "POSTGRES_USER": settings.pg_user,
+        "POSTGRES_PASSWORD": settings.pg_password.get_secret_value(),
+        "POSTGRES_POOL_SIZE": "8",
+        "POSTGRES_MAX_OVERFLOW": "16",
+        "POSTGRES_CONN_MAX_AGE": "300",
+        "POSTGRES_PRE_PING": "y",
+        "CREATE_TABLE": "y",
+    }
+
+
+class EventStore(Application[UUID]):
+    """The studio's one event store; every aggregate's events share its notification order."""
+
+    name = "Studio"
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(env=event_store_env(settings))
+
+    def load(self, aggregate_id: UUID) -> Any:
+        return self.repository.get(aggregate_id)
+
+    def find(self, aggregate_id: UUID) -> Any | None:
+        try:
+            return self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+
+    def save_all(self, *aggregates: Any) -> int:
+        """Append the aggregates' pending events in one transaction; returns the last position."""
+        recordings = self.save(*aggregates)
+        return max((r.notification.id for r in recordings), default=0)
+
+    def last_position(self) -> int:
+        return self.recorder.max_notification_id() or 0
+
+
+def retry_on_conflict(decide: Callable[[], T], attempts: int = MAX_ATTEMPTS) -> T:
+    """Run load-decide-save again when another writer appended to the same aggregate first."""
+    for attempt in range(attempts):
+        try:
+            return decide()
+        except IntegrityError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+    raise AssertionError("unreachable")

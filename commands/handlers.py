@@ -1,0 +1,240 @@
+"""Command handlers: load aggregates, let the domain decide, append the new events atomically."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID, uuid4
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerifyMismatchError
+
+from commands.application import EventStore, retry_on_conflict
+from domain.credits import CreditAccount, credit_account_id
+from domain.errors import Conflict, NotFound
+from domain.estimate import estimate
+from domain.production import Production, ProductionOptions
+from domain.project import Project
+from domain.user import User
+from filmstudio.keystore import KeyStore
+from filmstudio.settings import Settings
+
+
+@dataclass(frozen=True)
+class Identity:
+    user_id: UUID
+    role: str
+
+
+@dataclass(frozen=True)
+class ProductionRequested:
+    production_id: UUID
+    reserved_credits: int
+    position: int
+
+
+class Studio:
+    """The write side's entry point: one method per command."""
+
+    def __init__(self, settings: Settings, store: EventStore, keys: KeyStore) -> None:
+        self.settings = settings
+        self.store = store
+        self.keys = keys
+        self.hasher = PasswordHasher()
+
+    # Users
+
+    def register(
+        self, email: str, password: str, display_name: str, role: str = "creator"
+    ) -> tuple[UUID, int]:
+        user_id = uuid4()
+        if not self.keys.claim_email(email, user_id):
+            raise Conflict("this email is already registered")
+        try:
+            self.keys.create_key(user_id)
+            user = User(
+                id=user_id,
+                email_cipher=self.keys.encrypt(user_id, email.strip().lower()),
+                display_name_cipher=self.keys.encrypt(user_id, display_name),
+                password_hash_cipher=self.keys.encrypt(user_id, self.hasher.hash(password)),
+                role=role,
+            )
+            position = self.store.save_all(user, CreditAccount(user_id=user_id))
+        except BaseException:
+            self.keys.release_email(user_id)
+            raise
+        return user_id, position
+
+    def authenticate(self, email: str, password: str) -> Identity | None:
+        user_id = self.keys.user_for_email(email)
+        user = None if user_id is None else self.store.find(user_id)
+        if user is None or user.erased:
+            return None
+        try:
+            self.hasher.verify(self.keys.decrypt(user_id, user.password_hash_cipher), password)
+        except (VerifyMismatchError, InvalidHashError):
+            return None
+        return Identity(user_id=user.id, role=user.role)
+
+    def identity(self, user_id: UUID) -> Identity | None:
+        user = self.store.find(user_id)
+        if not isinstance(user, User) or user.erased:
+            return None
+        return Identity(user_id=user.id, role=user.role)
+
+    def ensure_admin(self, email: str, password: str) -> UUID:
+        """The first admin, created at start-up from settings; idempotent."""
+        existing = self.keys.user_for_email(email)
+        if existing is not None:
+            return existing
+        try:
+            return self.register(email, password, "Administrator", role="admin")[0]
+        except Conflict:
+            found = self.keys.user_for_email(email)
+            assert found is not None
+            return found
+
+    def change_profile(self, user_id: UUID, display_name: str) -> int:
+        def decide() -> int:
+            user = self._user(user_id)
+            user.change_profile(self.keys.encrypt(user_id, display_name))
+            return self.store.save_all(user)
+
+        return retry_on_conflict(decide)
+
+    def erase_user(self, user_id: UUID) -> int:
+        """Forget a user: their key is destroyed, so their personal data in every event is too."""
+
+        def decide() -> int:
+            user = self._user(user_id)
+            user.erase()
+            return self.store.save_all(user)
+
+        position = retry_on_conflict(decide)
+        self.keys.destroy_key(user_id)
+        self.keys.release_email(user_id)
+        return position
+
+    # Credits
+
+    def grant_credits(
+        self, user_id: UUID, amount: int, reason: str, source: str = "admin", reference: str = ""
+    ) -> int:
+        self._user(user_id)
+
+        def decide() -> int:
+            account = self.store.load(credit_account_id(user_id))
+            account.grant(amount, source, reason, reference)
+            return self.store.save_all(account)
+
+        return retry_on_conflict(decide)
+
+    # Projects
+
+    def create_project(
+        self, owner_id: UUID, title: str, language: str, aspect_ratio: str
+    ) -> tuple[UUID, int]:
+        project = Project.create(owner_id, title, language, aspect_ratio)
+        return project.id, self.store.save_all(project)
+
+    def revise_script(
+        self, owner_id: UUID, project_id: UUID, script_format: str, text: str
+    ) -> tuple[int, int]:
+        def decide() -> tuple[int, int]:
+            project = self._project(owner_id, project_id)
+            revision = project.revise_script(script_format, text)
+            return revision, self.store.save_all(project)
+
+        return retry_on_conflict(decide)
+
+    def change_project_settings(
+        self,
+        owner_id: UUID,
+        project_id: UUID,
+        title: str | None = None,
+        language: str | None = None,
+        aspect_ratio: str | None = None,
+    ) -> int:
+        def decide() -> int:
+            project = self._project(owner_id, project_id)
+            project.change_settings(title, language, aspect_ratio)
+            return self.store.save_all(project) or self.store.last_position()
+
+        return retry_on_conflict(decide)
+
+    def archive_project(self, owner_id: UUID, project_id: UUID) -> int:
+        def decide() -> int:
+            project = self._project(owner_id, project_id)
+            project.archive()
+            return self.store.save_all(project) or self.store.last_position()
+
+        return retry_on_conflict(decide)
+
+    # Productions
+
+    def request_production(
+        self,
+        owner_id: UUID,
+        project_id: UUID,
+        options: ProductionOptions,
+        production_id: UUID | None = None,
+    ) -> ProductionRequested:
+        """Reserve the estimated credits and record the request, atomically and once."""
+        production_id = production_id or uuid4()
+
+        def decide() -> ProductionRequested:
+            existing = self.store.find(production_id)
+            if existing is not None:
+                if not isinstance(existing, Production) or existing.owner_id != owner_id:
+                    raise Conflict("this production id is taken")
+                return ProductionRequested(
+                    production_id, existing.credits, self.store.last_position()
+                )
+            project = self._project(owner_id, project_id)
+            cost = estimate(
+                project.script_format,
+                project.script_text,
+                self.settings.credits_per_minute,
+                options.quality,
+            )
+            production = Production.request(
+                production_id, project, options, cost.credits, cost.seconds
+            )
+            account = self.store.load(credit_account_id(owner_id))
+            account.reserve(production_id, cost.credits)
+            position = self.store.save_all(account, production)
+            return ProductionRequested(production_id, cost.credits, position)
+
+        return retry_on_conflict(decide)
+
+    def cancel_production(self, owner_id: UUID, production_id: UUID, reason: str) -> int:
+        """Stop a production and give its reserved credits back."""
+
+        def decide() -> int:
+            production = self._production(owner_id, production_id)
+            production.cancel(reason)
+            account = self.store.load(credit_account_id(owner_id))
+            account.release(production_id)
+            return self.store.save_all(production, account) or self.store.last_position()
+
+        return retry_on_conflict(decide)
+
+    # Loading, scoped to the caller
+
+    def _user(self, user_id: UUID) -> User:
+        user = self.store.find(user_id)
+        if not isinstance(user, User) or user.erased:
+            raise NotFound("no such user")
+        return user
+
+    def _project(self, owner_id: UUID, project_id: UUID) -> Project:
+        return self._owned(Project, owner_id, project_id, "project")
+
+    def _production(self, owner_id: UUID, production_id: UUID) -> Production:
+        return self._owned(Production, owner_id, production_id, "production")
+
+    def _owned(self, kind: type, owner_id: UUID, aggregate_id: UUID, name: str) -> Any:
+        found = self.store.find(aggregate_id)
+        if not isinstance(found, kind) or found.owner_id != owner_id:
+            raise NotFound(f"no such {name}")
+        return found

@@ -1,0 +1,119 @@
+"""Per-user encryption keys for personal data (crypto-shredding) and the email lookup index.
+
+Each user's key is random, stored wrapped (AES-GCM) under the installation's master key.
+Erasing a user destroys the key, so every event that holds their data becomes unreadable.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+from uuid import UUID
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from psycopg_pool import ConnectionPool
+
+ERASED = "[erased]"
+_PREFIX = "v1:"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS user_keys (
+    user_id uuid PRIMARY KEY,
+    wrapped_key bytea,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    erased_at timestamptz
+);
+CREATE TABLE IF NOT EXISTS user_emails (
+    email_digest text PRIMARY KEY,
+    user_id uuid NOT NULL UNIQUE
+);
+"""
+
+
+def _seal(key: bytes, plaintext: bytes, associated: bytes) -> bytes:
+    nonce = os.urandom(12)
+    return nonce + AESGCM(key).encrypt(nonce, plaintext, associated)
+
+
+def _open(key: bytes, sealed: bytes, associated: bytes) -> bytes:
+    return AESGCM(key).decrypt(sealed[:12], sealed[12:], associated)
+
+
+class KeyStore:
+    """Creates, uses and destroys the per-user keys; also maps email digests to users."""
+
+    def __init__(self, pool: ConnectionPool, master_secret: str) -> None:
+        self._pool = pool
+        root = hashlib.sha256(master_secret.encode()).digest()
+        self._wrap_key = hmac.digest(root, b"filmstudio:wrap", "sha256")
+        self._index_key = hmac.digest(root, b"filmstudio:email-index", "sha256")
+
+    def ensure_schema(self) -> None:
+        with self._pool.connection() as conn:
+            conn.execute(SCHEMA)
+
+    def email_digest(self, email: str) -> str:
+        return hmac.new(self._index_key, email.strip().lower().encode(), "sha256").hexdigest()
+
+    def create_key(self, user_id: UUID) -> None:
+        wrapped = _seal(self._wrap_key, AESGCM.generate_key(bit_length=256), user_id.bytes)
+        with self._pool.connection() as conn:
+            conn.execute(
+                "INSERT INTO user_keys (user_id, wrapped_key) VALUES (%s, %s) "
+                "ON CONFLICT (user_id) DO NOTHING",
+                (user_id, wrapped),
+            )
+
+    def _key(self, user_id: UUID) -> bytes | None:
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                "SELECT wrapped_key FROM user_keys WHERE user_id = %s", (user_id,)
+            ).fetchone()
+        if row is None or row[0] is None:
+            return None
+        return _open(self._wrap_key, bytes(row[0]), user_id.bytes)
+
+    def encrypt(self, user_id: UUID, text: str) -> str:
+        key = self._key(user_id)
+        if key is None:
+            raise LookupError(f"no key for user {user_id}")
+        return _PREFIX + base64.b64encode(_seal(key, text.encode(), user_id.bytes)).decode()
+
+    def decrypt(self, user_id: UUID, token: str) -> str:
+        """The clear text, or ERASED once the user's key is destroyed."""
+        key = self._key(user_id)
+        if key is None:
+            return ERASED
+        return _open(key, base64.b64decode(token.removeprefix(_PREFIX)), user_id.bytes).decode()
+
+    def claim_email(self, email: str, user_id: UUID) -> bool:
+        """Reserve an email for a user; False when another user already holds it."""
+        with self._pool.connection() as conn:
+            cur = conn.execute(
+                "INSERT INTO user_emails (email_digest, user_id) VALUES (%s, %s) "
+                "ON CONFLICT DO NOTHING",
+                (self.email_digest(email), user_id),
+            )
+            return cur.rowcount == 1
+
+    def release_email(self, user_id: UUID) -> None:
+        with self._pool.connection() as conn:
+            conn.execute("DELETE FROM user_emails WHERE user_id = %s", (user_id,))
+
+    def user_for_email(self, email: str) -> UUID | None:
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                "SELECT user_id FROM user_emails WHERE email_digest = %s",
+                (self.email_digest(email),),
+            ).fetchone()
+        return None if row is None else row[0]
+
+    def destroy_key(self, user_id: UUID) -> None:
+        """Crypto-shred: the user's personal data in every event becomes unreadable."""
+        with self._pool.connection() as conn:
+            conn.execute(
+                "UPDATE user_keys SET wrapped_key = NULL, erased_at = now() WHERE user_id = %s",
+                (user_id,),
+            )

@@ -1,0 +1,84 @@
+"""Settings from the environment (prefix ``FILMSTUDIO_``) with working local defaults."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+AGGREGATE_TOPICS = ("user", "credits", "project", "production", "publication")
+
+
+class Settings(BaseSettings):
+    """Everything configurable about one studio installation."""
+
+    model_config = SettingsConfigDict(env_prefix="FILMSTUDIO_", extra="ignore")
+
+    state_dir: Path = PROJECT_ROOT / ".state"
+    build_dir: Path = PROJECT_ROOT / ".build"
+
+    kafka_bootstrap: str = "127.0.0.1:19092"
+    kafka_controller_port: int = 19093
+    kafka_heap: str = "-Xmx512m -Xms256m"
+    topic_prefix: str = "studio"
+    topic_partitions: int = 3
+    topic_replication: int = 1
+
+    pg_host: str = "127.0.0.1"
+    pg_port: int = 55432
+    pg_user: str = "filmstudio"
+    pg_password: SecretStr = SecretStr("filmstudio-local")
+    pg_database: str = "filmstudio"
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+
+    jwt_secret: SecretStr | None = None
+    master_key: SecretStr | None = None
+    token_ttl_seconds: int = 3600
+
+    admin_email: str = "admin@filmstudio.local"
+    admin_password: SecretStr | None = None
+
+    credits_per_minute: int = 10
+    read_wait_seconds: float = Field(default=5.0, ge=0)
+
+    def topic(self, name: str) -> str:
+        """The full name of a topic, e.g. ``topic("events.user")`` -> ``studio.events.user``."""
+        return f"{self.topic_prefix}.{name}"
+
+    def event_topic(self, aggregate: str) -> str:
+        return self.topic(f"events.{aggregate}")
+
+    @property
+    def relay_position_topic(self) -> str:
+        return self.topic("relay.position")
+
+    @property
+    def pg_conninfo(self) -> str:
+        return (
+            f"host={self.pg_host} port={self.pg_port} dbname={self.pg_database} "
+            f"user={self.pg_user} password={self.pg_password.get_secret_value()}"
+        )
+
+    def secret(self, name: str) -> str:
+        """A secret from the environment, else one generated once into the state folder."""
+        configured: SecretStr | None = getattr(self, name)
+        if configured is not None:
+            return configured.get_secret_value()
+        path = self.state_dir / "secrets" / name
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            path.write_text(secrets.token_urlsafe(32))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,74 @@
+"""The read models' tables (Postgres). Queries read these and nothing else."""
+
+from __future__ import annotations
+
+READ_MODEL_TABLES = (
+    "rm_users",
+    "rm_projects",
+    "rm_script_revisions",
+    "rm_productions",
+    "rm_credit_ledger",
+)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS rm_users (
+    user_id uuid PRIMARY KEY,
+    email text NOT NULL,
+    display_name text NOT NULL,
+    role text NOT NULL,
+    verified boolean NOT NULL DEFAULT false,
+    erased boolean NOT NULL DEFAULT false,
+    balance bigint NOT NULL DEFAULT 0,
+    reserved bigint NOT NULL DEFAULT 0,
+    registered_at timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL
+);
+CREATE TABLE IF NOT EXISTS rm_projects (
+    project_id uuid PRIMARY KEY,
+    owner_id uuid NOT NULL,
+    title text NOT NULL,
+    language text NOT NULL,
+    aspect_ratio text NOT NULL,
+    revision integer NOT NULL DEFAULT 0,
+    script_format text,
+    script_text text,
+    archived boolean NOT NULL DEFAULT false,
+    created_at timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rm_projects_owner ON rm_projects (owner_id, created_at);
+CREATE TABLE IF NOT EXISTS rm_script_revisions (
+    project_id uuid NOT NULL,
+    revision integer NOT NULL,
+    script_format text NOT NULL,
+    script_text text NOT NULL,
+    revised_at timestamptz NOT NULL,
+    PRIMARY KEY (project_id, revision)
+);
+CREATE TABLE IF NOT EXISTS rm_productions (
+    production_id uuid PRIMARY KEY,
+    project_id uuid NOT NULL,
+    owner_id uuid NOT NULL,
+    revision integer NOT NULL,
+    options jsonb NOT NULL,
+    credits bigint NOT NULL,
+    estimated_seconds double precision NOT NULL,
+    status text NOT NULL,
+    cancel_reason text NOT NULL DEFAULT '',
+    requested_at timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rm_productions_owner ON rm_productions (owner_id, requested_at);
+CREATE TABLE IF NOT EXISTS rm_credit_ledger (
+    event_id uuid PRIMARY KEY,
+    user_id uuid NOT NULL,
+    kind text NOT NULL,
+    amount bigint NOT NULL,
+    production_id uuid,
+    source text,
+    reason text NOT NULL DEFAULT '',
+    position bigint NOT NULL,
+    occurred_at timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rm_credit_ledger_user ON rm_credit_ledger (user_id, position);
+"""
