@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Literal
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -12,6 +12,7 @@ from domain.errors import Conflict, Invalid
 from domain.project import ASPECT_RATIOS, LANGUAGES, Project, check_choice
 
 MAX_VOICE_NAME = 64
+Quality = Literal["draft", "final"]
 
 
 class ProductionOptions(BaseModel):
@@ -19,7 +20,7 @@ class ProductionOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    quality: Literal["draft", "final"] = "draft"
+    quality: Quality = "draft"
     languages: list[str] = Field(default_factory=list, max_length=8)
     aspect_ratio: str | None = None
     burn_subtitles: bool = False
@@ -80,13 +81,10 @@ class Production(Aggregate):
             estimated_seconds=estimated_seconds,
         )
 
-    @staticmethod
-    def create_id() -> UUID:
-        return uuid4()
-
     @event("Requested")
     def __init__(
         self,
+        id: UUID,  # noqa: A002 - the library takes the aggregate id from here
         project_id: UUID,
         owner_id: UUID,
         revision: int,

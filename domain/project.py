@@ -34,18 +34,22 @@ class Project(Aggregate):
     @classmethod
     def create(cls, owner_id: UUID, title: str, language: str, aspect_ratio: str) -> Project:
         return cls(
+            id=uuid4(),
             owner_id=owner_id,
             title=check_title(title),
             language=check_choice("language", language, LANGUAGES),
             aspect_ratio=check_choice("aspect_ratio", aspect_ratio, ASPECT_RATIOS),
         )
 
-    @staticmethod
-    def create_id() -> UUID:
-        return uuid4()
-
     @event("Created")
-    def __init__(self, owner_id: UUID, title: str, language: str, aspect_ratio: str) -> None:
+    def __init__(
+        self,
+        id: UUID,  # noqa: A002 - the library takes the aggregate id from here
+        owner_id: UUID,
+        title: str,
+        language: str,
+        aspect_ratio: str,
+    ) -> None:
         self.owner_id = owner_id
         self.title = title
         self.language = language

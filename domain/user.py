@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import Conflict
@@ -14,7 +16,12 @@ class User(Aggregate):
 
     @event("Registered")
     def __init__(
-        self, email_cipher: str, display_name_cipher: str, password_hash_cipher: str, role: str
+        self,
+        id: UUID,  # noqa: A002 - the library takes the aggregate id from here
+        email_cipher: str,
+        display_name_cipher: str,
+        password_hash_cipher: str,
+        role: str,
     ) -> None:
         self.email_cipher = email_cipher
         self.display_name_cipher = display_name_cipher

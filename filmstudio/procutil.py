@@ -68,7 +68,9 @@ def terminate(pid: int, timeout: float, group: bool = True) -> None:
             time.sleep(0.1)
 
 
-def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.25) -> None:
+def wait_until(
+    check: Callable[[], bool], timeout: float, what: str, interval: float = 0.25
+) -> None:
     """Poll ``check`` until it is true; TimeoutError naming ``what`` otherwise."""
     deadline = time.monotonic() + timeout
     while not check():

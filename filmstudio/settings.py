@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     master_key: SecretStr | None = None
     token_ttl_seconds: int = 3600
 
-    admin_email: str = "admin@filmstudio.local"
+    admin_email: str = "admin@filmstudio.example.com"
     admin_password: SecretStr | None = None
 
     credits_per_minute: int = 10

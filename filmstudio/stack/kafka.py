@@ -53,7 +53,7 @@ def ensure_jars(settings: Settings) -> bool:
     staging = libs.with_name("libs.partial")
     shutil.rmtree(staging, ignore_errors=True)
     subprocess.run(
-        ["mvn", "-B", "-q", "-f", str(POM), "dependency:copy-dependencies",
+        ["mvn", "-B", "-q", "-Dstyle.color=never", "-f", str(POM), "dependency:copy-dependencies",
          f"-DoutputDirectory={staging}"],
         check=True,
     )

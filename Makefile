@@ -1,0 +1,54 @@
+# Local development and CI entry points. Everything here is idempotent.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+VENV := .venv
+PY := $(VENV)/bin/python
+FILMSTUDIO := $(VENV)/bin/filmstudio
+STAMP := $(VENV)/.installed
+KAFKA_JARS := .build/kafka/libs/.resolved
+APT_PACKAGES := openjdk-17-jre-headless maven postgresql ffmpeg espeak-ng sox
+
+.PHONY: help bootstrap system-packages stack test demo down lint
+
+help:
+	@echo "make bootstrap | stack | test | demo | down | lint"
+
+bootstrap: system-packages $(STAMP) $(KAFKA_JARS)
+
+system-packages:
+	@deploy/local/apt-packages.sh $(APT_PACKAGES)
+
+$(PY):
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+$(KAFKA_JARS): deploy/local/kafka/pom.xml | $(STAMP)
+	$(FILMSTUDIO) stack jars
+
+stack: bootstrap
+	$(FILMSTUDIO) stack up
+
+# pytest exits 5 when it collects nothing: an empty phase is not a failure, a missing folder is.
+define pytest_phase
+	$(PY) -m pytest $(1) || { rc=$$?; [ $$rc -eq 5 ] && echo "no tests in $(1)" || exit $$rc; }
+endef
+
+test: stack lint
+	$(call pytest_phase,tests/unit)
+	$(call pytest_phase,tests --ignore=tests/unit)
+
+demo: bootstrap
+	$(FILMSTUDIO) up
+	$(FILMSTUDIO) demo
+
+down:
+	@if [ -x $(FILMSTUDIO) ]; then $(FILMSTUDIO) down; else echo "nothing to stop"; fi
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .

@@ -1,0 +1,39 @@
+"""Routes for admins only."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Query
+
+from api import models
+from api.deps import Admin, Consistent, Svc
+
+router = APIRouter(prefix="/v1/admin", tags=["admin"])
+
+
+@router.post("/users/{user_id}/credits", response_model=models.Position)
+def grant_credits(
+    user_id: UUID, body: models.GrantCredits, admin: Admin, svc: Svc
+) -> models.Position:
+    position = svc.studio.grant_credits(
+        user_id, body.amount, body.reason, source="admin", reference=str(admin.user_id)
+    )
+    return models.Position(position=position)
+
+
+@router.get("/users", response_model=list[models.UserOut], dependencies=[Consistent])
+def list_users(
+    admin: Admin,
+    svc: Svc,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[dict[str, Any]]:
+    return svc.reads.users(limit, offset)
+
+
+@router.post("/users/{user_id}/erase", response_model=models.Position)
+def erase_user(user_id: UUID, admin: Admin, svc: Svc) -> models.Position:
+    """Forget a user (crypto-shredding): their personal data becomes unreadable everywhere."""
+    return models.Position(position=svc.studio.erase_user(user_id))

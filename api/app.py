@@ -1,0 +1,151 @@
+"""The FastAPI application: `uvicorn --factory api.app:create_app`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import psycopg
+from eventsourcing.persistence import IntegrityError
+from fastapi import FastAPI, HTTPException, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+
+from api import admin, routes
+from api.auth import Tokens
+from api.deps import Services
+from api.idempotency import IdempotencyStore
+from api.queries import ReadModels
+from commands.application import EventStore
+from commands.handlers import Studio
+from commands.metadata import message_context
+from domain.errors import Conflict, DomainError, InsufficientCredits, Invalid, NotFound
+from filmstudio.db import connection_pool
+from filmstudio.keystore import KeyStore
+from filmstudio.settings import Settings, get_settings
+from projections.schema import SCHEMA as READ_MODEL_SCHEMA
+
+STATUS_OF = {InsufficientCredits: 402, NotFound: 404, Conflict: 409, Invalid: 422}
+
+
+def build_services(settings: Settings) -> Services:
+    pool = connection_pool(settings, max_size=16, name="api")
+    keys = KeyStore(pool, settings.secret("master_key"))
+    keys.ensure_schema()
+    idempotency = IdempotencyStore(pool)
+    idempotency.ensure_schema()
+    with pool.connection() as conn:
+        conn.execute(READ_MODEL_SCHEMA)
+    studio = Studio(settings, EventStore(settings), keys)
+    with message_context(actor="system:startup"):
+        studio.ensure_admin(settings.admin_email, settings.secret("admin_password"))
+    return Services(
+        settings=settings,
+        studio=studio,
+        pool=pool,
+        reads=ReadModels(pool),
+        idempotency=idempotency,
+        tokens=Tokens(settings.secret("jwt_secret"), settings.token_ttl_seconds),
+    )
+
+
+def _actor(request: Request) -> str:
+    """Who is calling, for the events' metadata: the token's user when there is a valid one."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return "anonymous"
+    try:
+        identity = request.app.state.services.tokens.identity(token)
+    except HTTPException:
+        return "anonymous"
+    return f"{identity.role}:{identity.user_id}"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    registry = CollectorRegistry()
+    requests = Counter(
+        "studio_http_requests", "HTTP requests", ["method", "route", "status"], registry=registry
+    )
+    latency = Histogram(
+        "studio_http_request_seconds", "HTTP latency", ["method", "route"], registry=registry
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.services = build_services(settings)
+        yield
+        app.state.services.studio.store.close()
+        app.state.services.pool.close()
+
+    app = FastAPI(
+        title="AI Film Studio API",
+        version="1.0.0",
+        description="Commands and queries of the studio. Commands answer with the `position` "
+        "of their last event; pass it as `min_position` to a query to read your own writes.",
+        lifespan=lifespan,
+    )
+    app.include_router(routes.router)
+    app.include_router(admin.router)
+
+    @app.middleware("http")
+    async def trace(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        start = time.perf_counter()
+        actor = _actor(request)
+        correlation = request.headers.get("X-Correlation-ID")
+        with message_context(actor=actor, correlation_id=correlation) as meta:
+            response = await call_next(request)
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        requests.labels(request.method, route, str(response.status_code)).inc()
+        latency.labels(request.method, route).observe(time.perf_counter() - start)
+        response.headers["X-Correlation-ID"] = meta.correlation_id
+        return response
+
+    @app.exception_handler(DomainError)
+    async def refused(request: Request, error: DomainError) -> JSONResponse:
+        status = next((s for kind, s in STATUS_OF.items() if isinstance(error, kind)), 422)
+        return JSONResponse({"detail": str(error)}, status_code=status)
+
+    @app.exception_handler(IntegrityError)
+    async def contended(request: Request, error: IntegrityError) -> JSONResponse:
+        return JSONResponse(
+            {"detail": "too many concurrent changes to the same thing; retry"},
+            status_code=409,
+            headers={"Retry-After": "1"},
+        )
+
+    @app.exception_handler(psycopg.OperationalError)
+    async def unavailable(request: Request, error: psycopg.OperationalError) -> JSONResponse:
+        return JSONResponse(
+            {"detail": "the database is unavailable; retry shortly"},
+            status_code=503,
+            headers={"Retry-After": "2"},
+        )
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["ops"])
+    def readyz(request: Request) -> JSONResponse:
+        try:
+            with request.app.state.services.pool.connection(timeout=2) as conn:
+                conn.execute("SELECT 1 FROM rm_users LIMIT 1")
+        except Exception as error:  # any failure means not ready; say which
+            return JSONResponse({"ready": False, "reason": type(error).__name__}, status_code=503)
+        return JSONResponse({"ready": True})
+
+    @app.get("/metrics", tags=["ops"])
+    def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app

@@ -1,0 +1,77 @@
+"""What the routes need, built once per process and handed out through FastAPI dependencies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Query, Request
+from psycopg_pool import ConnectionPool
+
+from api.auth import Token, Tokens
+from api.idempotency import IdempotencyStore
+from api.queries import ReadModels
+from commands.handlers import Identity, Studio
+from filmstudio.settings import Settings
+from projections.runner import wait_for_position
+
+READ_MODEL_PROJECTION = "readmodels"
+
+
+@dataclass
+class Services:
+    settings: Settings
+    studio: Studio
+    pool: ConnectionPool
+    reads: ReadModels
+    idempotency: IdempotencyStore
+    tokens: Tokens
+
+
+def services(request: Request) -> Services:
+    return request.app.state.services
+
+
+Svc = Annotated[Services, Depends(services)]
+
+
+def caller(svc: Svc, token: Token) -> Identity:
+    return svc.tokens.identity(token)
+
+
+Caller = Annotated[Identity, Depends(caller)]
+
+
+def admin(identity: Caller) -> Identity:
+    if identity.role != "admin":
+        raise HTTPException(403, "this route is for admins")
+    return identity
+
+
+Admin = Annotated[Identity, Depends(admin)]
+
+
+def consistent(
+    svc: Svc,
+    min_position: Annotated[
+        int | None,
+        Query(ge=0, description="Answer only once the read model has reached this position"),
+    ] = None,
+) -> None:
+    """Read-your-writes: wait (bounded) until the read model has applied `min_position`."""
+    if min_position is None:
+        return
+    if min_position > svc.studio.store.last_position():
+        raise HTTPException(422, f"min_position {min_position} is beyond every recorded event")
+    reached = wait_for_position(
+        svc.pool, READ_MODEL_PROJECTION, min_position, svc.settings.read_wait_seconds
+    )
+    if not reached:
+        raise HTTPException(
+            503,
+            f"the read model has not reached position {min_position} yet; retry shortly",
+            headers={"Retry-After": "1"},
+        )
+
+
+Consistent = Depends(consistent)

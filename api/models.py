@@ -1,0 +1,158 @@
+"""Request and response bodies of the v1 API (the contract the front end codes against)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+from domain.project import MAX_SCRIPT_LENGTH, MAX_TITLE_LENGTH
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Register(Body):
+    email: EmailStr
+    password: str = Field(min_length=10, max_length=256)
+    display_name: str = Field(min_length=1, max_length=100)
+
+
+class Registered(BaseModel):
+    user_id: UUID
+    position: int
+
+
+class Token(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int
+
+
+class Credits(BaseModel):
+    balance: int
+    reserved: int
+
+
+class Me(BaseModel):
+    user_id: UUID
+    email: str
+    display_name: str
+    role: str
+    credits: Credits
+
+
+class ChangeProfile(Body):
+    display_name: str = Field(min_length=1, max_length=100)
+
+
+class Position(BaseModel):
+    position: int
+
+
+class CreateProject(Body):
+    title: str = Field(min_length=1, max_length=MAX_TITLE_LENGTH)
+    language: str = "en"
+    aspect_ratio: str = "16:9"
+
+
+class ProjectCreated(BaseModel):
+    project_id: UUID
+    position: int
+
+
+class ProjectSummary(BaseModel):
+    project_id: UUID
+    title: str
+    language: str
+    aspect_ratio: str
+    revision: int
+    archived: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class Script(BaseModel):
+    format: Literal["fountain", "plain"] | None
+    text: str | None
+
+
+class ProjectDetail(ProjectSummary):
+    script: Script
+
+
+class ProjectSettings(Body):
+    title: str | None = Field(default=None, min_length=1, max_length=MAX_TITLE_LENGTH)
+    language: str | None = None
+    aspect_ratio: str | None = None
+
+
+class ReviseScript(Body):
+    format: Literal["fountain", "plain"]
+    text: str = Field(min_length=1, max_length=MAX_SCRIPT_LENGTH)
+
+
+class ScriptRevised(BaseModel):
+    revision: int
+    position: int
+
+
+class EstimateOut(BaseModel):
+    credits: int
+    seconds: float
+
+
+class ProductionAccepted(BaseModel):
+    production_id: UUID
+    reserved_credits: int
+    position: int
+
+
+class CancelProduction(Body):
+    reason: str = Field(default="cancelled by the creator", max_length=500)
+
+
+class ProductionOut(BaseModel):
+    production_id: UUID
+    project_id: UUID
+    revision: int
+    options: dict[str, Any]
+    credits: int
+    estimated_seconds: float
+    status: str
+    cancel_reason: str
+    requested_at: datetime
+    updated_at: datetime
+
+
+class LedgerEntry(BaseModel):
+    event_id: UUID
+    kind: str
+    amount: int
+    production_id: UUID | None
+    source: str | None
+    reason: str
+    position: int
+    occurred_at: datetime
+
+
+class CreditsOut(Credits):
+    ledger: list[LedgerEntry]
+
+
+class GrantCredits(Body):
+    amount: int = Field(gt=0, le=1_000_000)
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class UserOut(BaseModel):
+    user_id: UUID
+    email: str
+    display_name: str
+    role: str
+    balance: int
+    reserved: int
+    registered_at: datetime

@@ -1,0 +1,70 @@
+"""Queries: they read the read models only, each scoped to its caller."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+
+LEDGER_LIMIT = 200
+
+
+class ReadModels:
+    """Read access to the projected tables."""
+
+    def __init__(self, pool: ConnectionPool) -> None:
+        self._pool = pool
+
+    def _one(self, sql: str, params: tuple[Any, ...]) -> dict[str, Any] | None:
+        with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            return cur.execute(sql, params).fetchone()
+
+    def _all(self, sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
+        with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            return cur.execute(sql, params).fetchall()
+
+    def user(self, user_id: UUID) -> dict[str, Any] | None:
+        return self._one(
+            "SELECT user_id, email, display_name, role, balance, reserved FROM rm_users "
+            "WHERE user_id = %s AND NOT erased",
+            (user_id,),
+        )
+
+    def users(self, limit: int, offset: int) -> list[dict[str, Any]]:
+        return self._all(
+            "SELECT user_id, email, display_name, role, balance, reserved, registered_at "
+            "FROM rm_users WHERE NOT erased ORDER BY registered_at, user_id LIMIT %s OFFSET %s",
+            (limit, offset),
+        )
+
+    def projects(self, owner_id: UUID) -> list[dict[str, Any]]:
+        return self._all(
+            "SELECT project_id, title, language, aspect_ratio, revision, archived, created_at, "
+            "updated_at FROM rm_projects WHERE owner_id = %s ORDER BY created_at, project_id",
+            (owner_id,),
+        )
+
+    def project(self, owner_id: UUID, project_id: UUID) -> dict[str, Any] | None:
+        return self._one(
+            "SELECT project_id, title, language, aspect_ratio, revision, script_format, "
+            "script_text, archived, created_at, updated_at FROM rm_projects "
+            "WHERE owner_id = %s AND project_id = %s",
+            (owner_id, project_id),
+        )
+
+    def production(self, owner_id: UUID, production_id: UUID) -> dict[str, Any] | None:
+        return self._one(
+            "SELECT production_id, project_id, revision, options, credits, estimated_seconds, "
+            "status, cancel_reason, requested_at, updated_at FROM rm_productions "
+            "WHERE owner_id = %s AND production_id = %s",
+            (owner_id, production_id),
+        )
+
+    def ledger(self, user_id: UUID) -> list[dict[str, Any]]:
+        return self._all(
+            "SELECT event_id, kind, amount, production_id, source, reason, position, occurred_at "
+            "FROM rm_credit_ledger WHERE user_id = %s ORDER BY position DESC LIMIT %s",
+            (user_id, LEDGER_LIMIT),
+        )

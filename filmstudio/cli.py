@@ -1,0 +1,112 @@
+"""The ``filmstudio`` command line: the local stack, the studio's processes and Kafka's tools."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import click
+
+from filmstudio import stack as local_stack
+from filmstudio import supervisor
+from filmstudio.processes import studio_processes
+from filmstudio.settings import get_settings
+from filmstudio.stack import kafka
+
+
+@click.group()
+def main() -> None:
+    """AI Film Studio."""
+
+
+@main.group()
+def stack() -> None:
+    """The local Kafka (KRaft) and PostgreSQL."""
+
+
+@stack.command("up")
+def stack_up() -> None:
+    """Start Kafka and PostgreSQL, create the role, database and topics (idempotent)."""
+    local_stack.up(get_settings())
+    click.echo("stack is up")
+
+
+@stack.command("down")
+def stack_down() -> None:
+    """Stop Kafka and PostgreSQL (their data stays)."""
+    local_stack.down(get_settings())
+    click.echo("stack is down")
+
+
+@stack.command("status")
+def stack_status() -> None:
+    """Show whether Kafka and PostgreSQL run and answer."""
+    _print_stack_status()
+
+
+@stack.command("jars")
+def stack_jars() -> None:
+    """Resolve Kafka's jars from Maven Central into the build folder (if missing)."""
+    kafka.ensure_jars(get_settings())
+
+
+def _print_stack_status() -> bool:
+    services = local_stack.status(get_settings())
+    for svc in services:
+        click.echo(f"{svc.name:<12} {svc.where:<22} running={svc.running} healthy={svc.healthy}")
+    return all(svc.healthy for svc in services)
+
+
+@main.command()
+def up() -> None:
+    """Start the stack, then the studio's processes (api, relay, projections)."""
+    settings = get_settings()
+    local_stack.up(settings)
+    for spec in studio_processes(settings):
+        supervisor.start(spec, settings)
+    for spec in studio_processes(settings):
+        supervisor.wait_healthy(spec, settings)
+    click.echo("studio is up")
+
+
+@main.command()
+def down() -> None:
+    """Stop the studio's processes, then the stack."""
+    settings = get_settings()
+    for spec in reversed(studio_processes(settings)):
+        supervisor.stop(spec, settings)
+    local_stack.down(settings)
+    click.echo("studio is down")
+
+
+@main.command()
+def status() -> None:
+    """Show the stack and each studio process (pid, healthy); exit 1 if anything is unhealthy."""
+    settings = get_settings()
+    ok = _print_stack_status()
+    for spec in studio_processes(settings):
+        st = supervisor.status(spec, settings)
+        click.echo(f"{st.name:<12} pid={st.pid or '-':<10} healthy={st.healthy}")
+        ok = ok and st.healthy
+    sys.exit(0 if ok else 1)
+
+
+@main.command("kafka", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.argument("tool", type=click.Choice([*kafka.TOOLS]))
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def kafka_tool(tool: str, args: tuple[str, ...]) -> None:
+    """Run Kafka's own CLI TOOL against the local broker (--bootstrap-server is added)."""
+    command = kafka.tool_command(get_settings(), tool, list(args))
+    sys.exit(subprocess.run(command, check=False).returncode)
+
+
+# --- Commands from other modules -----------------------------------------------------------
+# Define each as a standalone ``@click.command()`` in its own module (which must not import this
+# one) and register it here with one line, e.g.:
+#     from filmstudio.relay_cli import relay
+#     main.add_command(relay)
+# (relay, projections, replay, demo go here.)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,23 @@
+"""The studio's own background processes, as data for the supervisor."""
+
+from __future__ import annotations
+
+import sys
+
+from filmstudio.settings import Settings
+from filmstudio.supervisor import ProcessSpec
+
+
+def studio_processes(settings: Settings) -> list[ProcessSpec]:
+    """Every process ``filmstudio up`` starts, in start order (``down`` stops them in reverse)."""
+    cli = [sys.executable, "-m", "filmstudio.cli"]
+    return [
+        ProcessSpec("relay", [*cli, "relay"]),
+        ProcessSpec("projections", [*cli, "projections"]),
+        ProcessSpec(
+            "api",
+            [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app",
+             "--host", settings.api_host, "--port", str(settings.api_port)],
+            health_url=f"http://{settings.api_host}:{settings.api_port}/healthz",
+        ),
+    ]

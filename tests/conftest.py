@@ -1,0 +1,47 @@
+"""Shared fixtures. Tests under tests/integration are marked ``integration`` and may use the
+local stack; tests under tests/unit must not need any service."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from filmstudio.settings import Settings, get_settings
+
+INTEGRATION_DIR = Path(__file__).parent / "integration"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if INTEGRATION_DIR in item.path.parents:
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def stack() -> Settings:
+    """The local Kafka and PostgreSQL, started if they are not running (left running after)."""
+    from filmstudio import stack as local_stack
+
+    settings = get_settings()
+    local_stack.up(settings)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def test_settings(stack: Settings) -> Iterator[Settings]:
+    """Settings isolated for this test session: own topic prefix and own database, both removed
+    at the end."""
+    from filmstudio.stack import postgres, topics
+
+    suffix = secrets.token_hex(4)
+    settings = stack.model_copy(
+        update={"topic_prefix": f"t{suffix}", "pg_database": f"test_{suffix}"}
+    )
+    postgres.ensure_database(settings, settings.pg_database)
+    topics.ensure_topics(settings)
+    yield settings
+    topics.delete_topics(settings)
+    postgres.drop_database(settings, settings.pg_database)
