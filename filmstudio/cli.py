@@ -4,17 +4,29 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from typing import Any
 
 import click
 
 from filmstudio import stack as local_stack
 from filmstudio import supervisor
 from filmstudio.processes import studio_processes
+from filmstudio.procutil import ServiceError
 from filmstudio.settings import get_settings
 from filmstudio.stack import kafka
 
 
-@click.group()
+class _Main(click.Group):
+    """Shows service failures (port taken, start-up crash) as a message, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ServiceError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@click.group(cls=_Main)
 def main() -> None:
     """AI Film Studio."""
 
@@ -100,12 +112,13 @@ def kafka_tool(tool: str, args: tuple[str, ...]) -> None:
     sys.exit(subprocess.run(command, check=False).returncode)
 
 
-# --- Commands from other modules -----------------------------------------------------------
-# Define each as a standalone ``@click.command()`` in its own module (which must not import this
-# one) and register it here with one line, e.g.:
-#     from filmstudio.relay_cli import relay
-#     main.add_command(relay)
-# (relay, projections, replay, demo go here.)
+# --- Commands from other modules (each a standalone click command that does not import this one)
+from commands.relay_cli import relay  # noqa: E402
+from filmstudio.demo import demo  # noqa: E402
+from projections.cli import projections, replay  # noqa: E402
+
+for _command in (relay, projections, replay, demo):
+    main.add_command(_command)
 
 
 if __name__ == "__main__":

@@ -16,8 +16,17 @@ def studio_processes(settings: Settings) -> list[ProcessSpec]:
         ProcessSpec("projections", [*cli, "projections"]),
         ProcessSpec(
             "api",
-            [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app",
-             "--host", settings.api_host, "--port", str(settings.api_port)],
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                "api.app:create_app",
+                "--host",
+                settings.api_host,
+                "--port",
+                str(settings.api_port),
+            ],
             health_url=f"http://{settings.api_host}:{settings.api_port}/healthz",
         ),
     ]

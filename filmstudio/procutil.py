@@ -11,6 +11,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 
+class ServiceError(RuntimeError):
+    """A local service or process could not be started or reached (shown without traceback)."""
+
+
+class ServiceTimeout(ServiceError, TimeoutError):
+    """Waiting for a service took too long."""
+
+
 def _start_time(pid: int) -> str | None:
     """The kernel's start time of ``pid`` (clock ticks since boot), or None if unknown."""
     try:
@@ -71,11 +79,11 @@ def terminate(pid: int, timeout: float, group: bool = True) -> None:
 def wait_until(
     check: Callable[[], bool], timeout: float, what: str, interval: float = 0.25
 ) -> None:
-    """Poll ``check`` until it is true; TimeoutError naming ``what`` otherwise."""
+    """Poll ``check`` until it is true; ``ServiceTimeout`` naming ``what`` otherwise."""
     deadline = time.monotonic() + timeout
     while not check():
         if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+            raise ServiceTimeout(f"timed out after {timeout:.0f}s waiting for {what}")
         time.sleep(interval)
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 
 from filmstudio import procutil
+from filmstudio.procutil import ServiceError
 from filmstudio.settings import PROJECT_ROOT, Settings, get_settings
 
 
@@ -54,9 +55,15 @@ def start(spec: ProcessSpec, settings: Settings | None = None) -> int:
     if spec.env:
         env = {**os.environ, **spec.env}
     with open(log, "ab") as out:
-        process = subprocess.Popen(spec.argv, stdin=subprocess.DEVNULL, stdout=out,
-                                   stderr=subprocess.STDOUT, start_new_session=True, env=env,
-                                   cwd=PROJECT_ROOT)
+        process = subprocess.Popen(
+            spec.argv,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=env,
+            cwd=PROJECT_ROOT,
+        )
     _CHILDREN.append(process)
     procutil.write_pidfile(pids, process.pid)
     return process.pid
@@ -90,14 +97,15 @@ def status(spec: ProcessSpec, settings: Settings | None = None) -> ProcessStatus
     return ProcessStatus(spec.name, pid, alive, alive and healthy(spec))
 
 
-def wait_healthy(spec: ProcessSpec, settings: Settings | None = None,
-                 timeout: float = 30.0) -> None:
+def wait_healthy(
+    spec: ProcessSpec, settings: Settings | None = None, timeout: float = 30.0
+) -> None:
     """Wait until ``spec`` is healthy; fail with the end of its log if it dies or times out."""
 
     def check() -> bool:
         current = status(spec, settings)
         if not current.alive:
-            raise RuntimeError(f"{spec.name} exited:\n{procutil.tail(log_file(spec, settings))}")
+            raise ServiceError(f"{spec.name} exited:\n{procutil.tail(log_file(spec, settings))}")
         return current.healthy
 
     procutil.wait_until(check, timeout, f"{spec.name} to become healthy")

@@ -4,7 +4,7 @@ local stack; tests under tests/unit must not need any service."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -31,17 +31,30 @@ def stack() -> Settings:
 
 
 @pytest.fixture(scope="session")
-def test_settings(stack: Settings) -> Iterator[Settings]:
-    """Settings isolated for this test session: own topic prefix and own database, both removed
-    at the end."""
+def isolated_settings(stack: Settings) -> Iterator[Callable[[], Settings]]:
+    """A factory of Settings isolated from each other: each has its own topic prefix and its own
+    database, all removed at the end of the session."""
     from filmstudio.stack import postgres, topics
 
-    suffix = secrets.token_hex(4)
-    settings = stack.model_copy(
-        update={"topic_prefix": f"t{suffix}", "pg_database": f"test_{suffix}"}
-    )
-    postgres.ensure_database(settings, settings.pg_database)
-    topics.ensure_topics(settings)
-    yield settings
-    topics.delete_topics(settings)
-    postgres.drop_database(settings, settings.pg_database)
+    made: list[Settings] = []
+
+    def make() -> Settings:
+        suffix = secrets.token_hex(4)
+        settings = stack.model_copy(
+            update={"topic_prefix": f"t{suffix}", "pg_database": f"test_{suffix}"}
+        )
+        postgres.ensure_database(settings, settings.pg_database)
+        topics.ensure_topics(settings)
+        made.append(settings)
+        return settings
+
+    yield make
+    for settings in made:
+        topics.delete_topics(settings)
+        postgres.drop_database(settings, settings.pg_database)
+
+
+@pytest.fixture(scope="session")
+def test_settings(isolated_settings: Callable[[], Settings]) -> Settings:
+    """Settings isolated for this test session: own topic prefix and own database."""
+    return isolated_settings()

@@ -38,8 +38,11 @@ def status(settings: Settings) -> list[ServiceStatus]:
     kafka_running = kafka.running_pid(settings) is not None
     pg_running = postgres.running(settings)
     return [
-        ServiceStatus("kafka", kafka_running, kafka_running and kafka.ready(settings),
-                      settings.kafka_bootstrap),
-        ServiceStatus("postgres", pg_running, pg_running,
-                      f"{settings.pg_host}:{settings.pg_port}"),
+        ServiceStatus(
+            "kafka",
+            kafka_running,
+            kafka_running and kafka.ready(settings),
+            settings.kafka_bootstrap,
+        ),
+        ServiceStatus("postgres", pg_running, pg_running, f"{settings.pg_host}:{settings.pg_port}"),
     ]

@@ -11,6 +11,7 @@ from pathlib import Path
 from confluent_kafka.admin import AdminClient
 
 from filmstudio import procutil
+from filmstudio.procutil import ServiceError
 from filmstudio.settings import PROJECT_ROOT, Settings
 
 KAFKA_VERSION = "4.3.1"
@@ -52,14 +53,25 @@ def ensure_jars(settings: Settings) -> bool:
         return False
     staging = libs.with_name("libs.partial")
     shutil.rmtree(staging, ignore_errors=True)
-    subprocess.run(
-        ["mvn", "-B", "-q", "-Dstyle.color=never", "-f", str(POM), "dependency:copy-dependencies",
-         f"-DoutputDirectory={staging}"],
-        check=True,
+    result = subprocess.run(
+        [
+            "mvn",
+            "-B",
+            "-q",
+            "-f",
+            str(POM),
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={staging}",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
+    if result.returncode != 0:
+        raise ServiceError(f"Maven could not resolve the Kafka jars:\n{result.stdout[-4000:]}")
     missing = [jar for jar in REQUIRED_JARS if not (staging / jar).exists()]
     if missing:
-        raise RuntimeError(f"Maven did not resolve {missing}")
+        raise ServiceError(f"Maven did not resolve {missing}")
     shutil.rmtree(libs, ignore_errors=True)
     staging.rename(libs)
     (libs / ".resolved").touch()
@@ -123,9 +135,18 @@ def _format_storage(settings: Settings, config: Path) -> None:
     if (state_dir(settings) / "data" / "meta.properties").exists():
         return
     subprocess.run(
-        java_command(settings, "kafka.tools.StorageTool", "format", "-t", _cluster_id(),
-                     "-c", str(config), "--standalone"),
-        check=True, stdout=subprocess.DEVNULL,
+        java_command(
+            settings,
+            "kafka.tools.StorageTool",
+            "format",
+            "-t",
+            _cluster_id(),
+            "-c",
+            str(config),
+            "--standalone",
+        ),
+        check=True,
+        stdout=subprocess.DEVNULL,
     )
 
 
@@ -151,7 +172,7 @@ def start(settings: Settings, timeout: float = 90.0) -> bool:
     host, port = procutil.split_hostport(settings.kafka_bootstrap)
     for busy in (port, settings.kafka_controller_port):
         if procutil.port_in_use(host, busy):
-            raise RuntimeError(
+            raise ServiceError(
                 f"port {busy} is taken by another process (another stack?); stop it or set "
                 "FILMSTUDIO_KAFKA_BOOTSTRAP / FILMSTUDIO_KAFKA_CONTROLLER_PORT"
             )
@@ -164,8 +185,11 @@ def start(settings: Settings, timeout: float = 90.0) -> bool:
     with open(home / "logs" / "kafka.out", "ab") as out:
         process = subprocess.Popen(
             java_command(settings, "kafka.Kafka", str(config), tool=False),
-            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            cwd=home, start_new_session=True,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=home,
+            start_new_session=True,
         )
     procutil.write_pidfile(pid_file(settings), process.pid)
     _CHILDREN.append(process)
@@ -179,9 +203,11 @@ def wait_ready(settings: Settings, timeout: float = 90.0) -> None:
     def check() -> bool:
         if running_pid(settings) is None:
             out = state_dir(settings) / "logs" / "kafka.out"
-            raise RuntimeError(
+            raise ServiceError(
                 "Kafka exited during start-up:\n"
-                + procutil.tail(out) + "\n" + procutil.tail(log_file(settings))
+                + procutil.tail(out)
+                + "\n"
+                + procutil.tail(log_file(settings))
             )
         return ready(settings)
 
@@ -200,12 +226,9 @@ def stop(settings: Settings, timeout: float = 30.0) -> bool:
 
 def tool_command(settings: Settings, tool: str, args: list[str]) -> list[str]:
     """Command line for one of Kafka's CLI tools (see ``TOOLS``) against the local broker."""
-    main_class = TOOLS.get(tool, tool if "." in tool else "")
-    if not main_class:
-        raise KeyError(f"unknown Kafka tool {tool!r}; known: {', '.join(TOOLS)}")
     if "--bootstrap-server" not in args:
         args = ["--bootstrap-server", settings.kafka_bootstrap, *args]
-    return java_command(settings, main_class, *args)
+    return java_command(settings, TOOLS[tool], *args)
 
 
 _CHILDREN: list[subprocess.Popen[bytes]] = []  # keeps Popen objects alive while the broker runs

@@ -13,6 +13,7 @@ import psycopg
 from psycopg import sql
 
 from filmstudio import procutil
+from filmstudio.procutil import ServiceError
 from filmstudio.settings import Settings
 
 CLUSTER_OWNER = "postgres"  # initdb refuses root, so a root caller runs the cluster as this user
@@ -38,14 +39,18 @@ def bindir() -> Path:
     """PostgreSQL's server binaries (``pg_config --bindir``, else the newest Debian install)."""
     pg_config = shutil.which("pg_config")
     if pg_config:
-        found = Path(subprocess.run([pg_config, "--bindir"], capture_output=True, text=True,
-                                    check=True).stdout.strip())
+        found = Path(
+            subprocess.run(
+                [pg_config, "--bindir"], capture_output=True, text=True, check=True
+            ).stdout.strip()
+        )
         if (found / "initdb").exists():
             return found
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
-                        key=lambda p: int(Path(p).parts[-3]))
+    candidates = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parts[-3])
+    )
     if not candidates:
-        raise RuntimeError("PostgreSQL server binaries not found; run `make bootstrap`")
+        raise ServiceError("PostgreSQL server binaries not found; run `make bootstrap`")
     return Path(candidates[-1]).parent
 
 
@@ -62,7 +67,9 @@ def _as_owner(*argv: str) -> list[str]:
 def _pg_ctl(settings: Settings, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     return subprocess.run(
         _as_owner(str(bindir() / "pg_ctl"), "-D", str(data_dir(settings)), *args),
-        check=check, capture_output=True, text=True,
+        check=check,
+        capture_output=True,
+        text=True,
     )
 
 
@@ -83,13 +90,26 @@ def _init(settings: Settings) -> None:
         folder.chmod(0o700)
     check = subprocess.run(_as_owner("test", "-w", str(home(settings))), check=False)
     if check.returncode != 0:
-        raise RuntimeError(f"user {_owner()} cannot reach {home(settings)}: make its parents "
-                           "traversable (chmod o+x) or set FILMSTUDIO_STATE_DIR elsewhere")
+        raise ServiceError(
+            f"user {_owner()} cannot reach {home(settings)}: make its parents "
+            "traversable (chmod o+x) or set FILMSTUDIO_STATE_DIR elsewhere"
+        )
     subprocess.run(
-        _as_owner(str(bindir() / "initdb"), "-D", str(data_dir(settings)), "-U", _owner(),
-                  "-E", "UTF8", "--locale=C.UTF-8", "--auth-local=trust",
-                  "--auth-host=scram-sha-256"),
-        check=True, capture_output=True, text=True,
+        _as_owner(
+            str(bindir() / "initdb"),
+            "-D",
+            str(data_dir(settings)),
+            "-U",
+            _owner(),
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+        ),
+        check=True,
+        capture_output=True,
+        text=True,
     )
 
 
@@ -98,16 +118,32 @@ def start(settings: Settings) -> bool:
     if running(settings):
         return False
     if procutil.port_in_use("127.0.0.1", settings.pg_port):
-        raise RuntimeError(f"port {settings.pg_port} is taken by another process (another "
-                           "stack?); stop it or set FILMSTUDIO_PG_PORT")
+        raise ServiceError(
+            f"port {settings.pg_port} is taken by another process (another "
+            "stack?); stop it or set FILMSTUDIO_PG_PORT"
+        )
     _init(settings)
-    options = (f"-c listen_addresses=127.0.0.1 -p {settings.pg_port} "
-               f"-k {socket_dir(settings)} -c unix_socket_permissions=0700")
-    result = _pg_ctl(settings, "start", "-w", "-t", "60", "-l", str(log_file(settings)),
-                     "-o", options, check=False)
+    options = (
+        f"-c listen_addresses=127.0.0.1 -p {settings.pg_port} "
+        f"-k {socket_dir(settings)} -c unix_socket_permissions=0700"
+    )
+    result = _pg_ctl(
+        settings,
+        "start",
+        "-w",
+        "-t",
+        "60",
+        "-l",
+        str(log_file(settings)),
+        "-o",
+        options,
+        check=False,
+    )
     if result.returncode != 0:
-        raise RuntimeError(f"PostgreSQL did not start:\n{result.stdout}{result.stderr}\n"
-                           + procutil.tail(log_file(settings)))
+        raise ServiceError(
+            f"PostgreSQL did not start:\n{result.stdout}{result.stderr}\n"
+            + procutil.tail(log_file(settings))
+        )
     return True
 
 
@@ -121,8 +157,13 @@ def stop(settings: Settings) -> bool:
 
 def _admin(settings: Settings) -> psycopg.Connection:
     """A superuser connection over the cluster's private socket (trusted, folder mode 0700)."""
-    conn = psycopg.connect(host=str(socket_dir(settings)), port=settings.pg_port,
-                           user=_owner(), dbname="postgres", autocommit=True)
+    conn = psycopg.connect(
+        host=str(socket_dir(settings)),
+        port=settings.pg_port,
+        user=_owner(),
+        dbname="postgres",
+        autocommit=True,
+    )
     conn.execute("SET log_min_error_statement = panic")  # keep passwords out of the server log
     return conn
 
@@ -132,11 +173,13 @@ def ensure_role(settings: Settings) -> None:
     password = settings.pg_password.get_secret_value()
     role = sql.Identifier(settings.pg_user)
     with _admin(settings) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s",
-                              (settings.pg_user,)).fetchone()
+        exists = conn.execute(
+            "SELECT 1 FROM pg_roles WHERE rolname = %s", (settings.pg_user,)
+        ).fetchone()
         verb = sql.SQL("ALTER" if exists else "CREATE")
-        conn.execute(sql.SQL("{} ROLE {} LOGIN PASSWORD {}").format(
-            verb, role, sql.Literal(password)))
+        conn.execute(
+            sql.SQL("{} ROLE {} LOGIN PASSWORD {}").format(verb, role, sql.Literal(password))
+        )
 
 
 def ensure_database(settings: Settings, name: str) -> bool:
@@ -144,13 +187,17 @@ def ensure_database(settings: Settings, name: str) -> bool:
     with _admin(settings) as conn:
         if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
             return False
-        conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
-            sql.Identifier(name), sql.Identifier(settings.pg_user)))
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                sql.Identifier(name), sql.Identifier(settings.pg_user)
+            )
+        )
         return True
 
 
 def drop_database(settings: Settings, name: str) -> None:
     """Drop database ``name`` (disconnecting its sessions) if it exists."""
     with _admin(settings) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )

@@ -49,16 +49,27 @@ class TopicSpec:
 
 
 CATALOGUE: tuple[TopicSpec, ...] = (
-    *(TopicSpec(f"events.{agg}", "aggregate id", f"{agg} event envelopes", FOREVER)
-      for agg in AGGREGATE_TOPICS),
-    *(TopicSpec(f"work.{stage}", "unit id", f"{stage} work units", 7 * DAY_MS)
-      for stage in STAGES),
-    *(TopicSpec(f"work.{stage}.dlq", "unit id", f"{stage} units that failed every attempt",
-                28 * DAY_MS) for stage in STAGES),
+    *(
+        TopicSpec(f"events.{agg}", "aggregate id", f"{agg} event envelopes", FOREVER)
+        for agg in AGGREGATE_TOPICS
+    ),
+    *(TopicSpec(f"work.{stage}", "unit id", f"{stage} work units", 7 * DAY_MS) for stage in STAGES),
+    *(
+        TopicSpec(
+            f"work.{stage}.dlq", "unit id", f"{stage} units that failed every attempt", 28 * DAY_MS
+        )
+        for stage in STAGES
+    ),
     TopicSpec("work.results", "production id", "unit outcomes from the workers", 7 * DAY_MS),
     TopicSpec("progress", "production id", "ephemeral progress ticks for live UIs", 6 * HOUR_MS),
-    TopicSpec("relay.position", "relay name", "the relay's last published notification id",
-              FOREVER, partitions=1, cleanup_policy="compact"),
+    TopicSpec(
+        "relay.position",
+        "relay name",
+        "the relay's last published notification id",
+        FOREVER,
+        partitions=1,
+        cleanup_policy="compact",
+    ),
 )
 
 
@@ -72,13 +83,17 @@ def ensure_topics(settings: Settings, timeout: float = 30.0) -> list[str]:
     existing = set(admin.list_topics(timeout=timeout).topics)
     wanted = {spec.full_name(settings): spec for spec in CATALOGUE}
     new = [
-        NewTopic(name, spec.partitions or settings.topic_partitions,
-                 settings.topic_replication, config=spec.config())
-        for name, spec in wanted.items() if name not in existing
+        NewTopic(
+            name,
+            spec.partitions or settings.topic_partitions,
+            settings.topic_replication,
+            config=spec.config(),
+        )
+        for name, spec in wanted.items()
+        if name not in existing
     ]
     created = []
-    for name, future in (admin.create_topics(new, request_timeout=timeout).items() if new
-                         else ()):
+    for name, future in admin.create_topics(new, request_timeout=timeout).items() if new else ():
         try:
             future.result()
             created.append(name)
@@ -89,8 +104,7 @@ def ensure_topics(settings: Settings, timeout: float = 30.0) -> list[str]:
     return created
 
 
-def _align_configs(admin: AdminClient, topics: list[tuple[str, TopicSpec]],
-                   timeout: float) -> None:
+def _align_configs(admin: AdminClient, topics: list[tuple[str, TopicSpec]], timeout: float) -> None:
     """Set the catalogue's configs on existing topics where they differ."""
     if not topics:
         return
@@ -99,11 +113,15 @@ def _align_configs(admin: AdminClient, topics: list[tuple[str, TopicSpec]],
     changes = []
     for (name, spec), resource in zip(topics, resources, strict=True):
         current = described[resource].result()
-        drift = [ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET)
-                 for k, v in spec.config().items() if current[k].value != v]
+        drift = [
+            ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET)
+            for k, v in spec.config().items()
+            if current[k].value != v
+        ]
         if drift:
-            changes.append(ConfigResource(ConfigResource.Type.TOPIC, name,
-                                          incremental_configs=drift))
+            changes.append(
+                ConfigResource(ConfigResource.Type.TOPIC, name, incremental_configs=drift)
+            )
     for future in admin.incremental_alter_configs(changes).values() if changes else ():
         future.result()
 

@@ -51,19 +51,23 @@ def test_ensure_topics_twice_is_harmless(test_settings: Settings) -> None:
 def test_idempotent_producer_round_trip(test_settings: Settings) -> None:
     topic = test_settings.event_topic("user")
     key, value = str(uuid.uuid4()), b'{"type": "UserRegistered"}'
-    producer = Producer({
-        "bootstrap.servers": test_settings.kafka_bootstrap,
-        "enable.idempotence": True,
-        "acks": "all",
-        "partitioner": "murmur2_random",
-    })
+    producer = Producer(
+        {
+            "bootstrap.servers": test_settings.kafka_bootstrap,
+            "enable.idempotence": True,
+            "acks": "all",
+            "partitioner": "murmur2_random",
+        }
+    )
     producer.produce(topic, key=key, value=value, headers=[("type", b"UserRegistered")])
     assert producer.flush(10) == 0
-    consumer = Consumer({
-        "bootstrap.servers": test_settings.kafka_bootstrap,
-        "group.id": f"test-{uuid.uuid4()}",
-        "auto.offset.reset": "earliest",
-    })
+    consumer = Consumer(
+        {
+            "bootstrap.servers": test_settings.kafka_bootstrap,
+            "group.id": f"test-{uuid.uuid4()}",
+            "auto.offset.reset": "earliest",
+        }
+    )
     consumer.subscribe([topic])
     try:
         message = None
@@ -87,7 +91,13 @@ def test_postgres_answers(test_settings: Settings) -> None:
 def test_kafka_cli_lists_topics(test_settings: Settings) -> None:
     cli = shutil.which("filmstudio") or str(Path(sys.executable).with_name("filmstudio"))
     env = {**os.environ, "FILMSTUDIO_KAFKA_BOOTSTRAP": test_settings.kafka_bootstrap}
-    result = subprocess.run([cli, "kafka", "topics", "--list"], capture_output=True, text=True,
-                            env=env, timeout=120, check=True)
+    result = subprocess.run(
+        [cli, "kafka", "topics", "--list"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=True,
+    )
     listed = set(result.stdout.split())
     assert {spec.full_name(test_settings) for spec in CATALOGUE} <= listed

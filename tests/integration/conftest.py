@@ -1,0 +1,121 @@
+"""The studio's own processes (API, relay, projections) for one test session."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from filmstudio.settings import PROJECT_ROOT, Settings
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def studio_env(settings: Settings) -> dict[str, str]:
+    return {
+        **os.environ,
+        "FILMSTUDIO_TOPIC_PREFIX": settings.topic_prefix,
+        "FILMSTUDIO_PG_DATABASE": settings.pg_database,
+        "FILMSTUDIO_API_PORT": str(settings.api_port),
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+class Process:
+    """A studio process run for a test, its output kept in a log file."""
+
+    def __init__(self, name: str, argv: list[str], settings: Settings, logs: Path) -> None:
+        self.name = name
+        self.log = logs / f"{name}.log"
+        self.argv = argv
+        self.settings = settings
+        self.popen: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Process:
+        with self.log.open("ab") as out:
+            self.popen = subprocess.Popen(
+                self.argv,
+                env=studio_env(self.settings),
+                cwd=PROJECT_ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: no chance to clean up, like a crash."""
+        assert self.popen is not None
+        self.popen.kill()
+        self.popen.wait()
+
+    def stop(self) -> None:
+        if self.popen is not None and self.popen.poll() is None:
+            self.popen.terminate()
+            try:
+                self.popen.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+
+
+def cli_process(name: str, settings: Settings, logs: Path) -> Process:
+    return Process(name, [sys.executable, "-m", "filmstudio.cli", name], settings, logs)
+
+
+@pytest.fixture(scope="session")
+def studio_settings(isolated_settings: Callable[[], Settings]) -> Settings:
+    """Topics and a database of the studio processes' own, apart from other tests'."""
+    return isolated_settings().model_copy(update={"api_port": free_port()})
+
+
+@pytest.fixture(scope="session")
+def studio(studio_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """API, relay and projections running against their own topics and database;
+    yields the API's base URL."""
+    settings = studio_settings
+    logs = tmp_path_factory.mktemp("studio-logs")
+    api = Process(
+        "api",
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "api.app:create_app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(settings.api_port),
+            "--workers",
+            "1",
+        ],
+        settings,
+        logs,
+    ).start()
+    processes = [api, cli_process("relay", settings, logs).start()]
+    processes.append(cli_process("projections", settings, logs).start())
+    base_url = f"http://127.0.0.1:{settings.api_port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{base_url}/readyz", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        if api.popen.poll() is not None or time.monotonic() > deadline:
+            pytest.fail(f"the API did not start:\n{api.log.read_text()[-3000:]}")
+        time.sleep(0.2)
+    yield base_url
+    for process in reversed(processes):
+        process.stop()
