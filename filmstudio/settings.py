@@ -68,7 +68,7 @@ class Settings(BaseSettings):
 
     def secret(self, name: str) -> str:
         """A secret from the environment, else one generated once into the state folder."""
-        configured: SecretStr | None = getattr(self, name)
+        configured: SecretStr | None = getattr(self, name, None)
         if configured is not None:
             return configured.get_secret_value()
         path = self.state_dir / "secrets" / name
