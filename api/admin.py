@@ -6,21 +6,28 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
 
 from api import models
-from api.deps import Admin, Consistent, Svc
+from api.deps import Admin, Consistent, IdempotencyKey, Svc, once
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
 
 @router.post("/users/{user_id}/credits", response_model=models.Position)
 def grant_credits(
-    user_id: UUID, body: models.GrantCredits, admin: Admin, svc: Svc
-) -> models.Position:
-    position = svc.studio.grant_credits(
-        user_id, body.amount, body.reason, source="admin", reference=str(admin.user_id)
-    )
-    return models.Position(position=position)
+    user_id: UUID, body: models.GrantCredits, admin: Admin, svc: Svc, key: IdempotencyKey = None
+) -> JSONResponse:
+    """Grant credits; send an Idempotency-Key so a retried grant is not paid twice."""
+
+    def act() -> tuple[int, dict[str, Any]]:
+        position = svc.studio.grant_credits(
+            user_id, body.amount, body.reason, source="admin", reference=str(admin.user_id)
+        )
+        return 200, {"position": position}
+
+    payload = {"user_id": str(user_id), **body.model_dump(mode="json")}
+    return once(svc, str(admin.user_id), key, "grant_credits", payload, act)
 
 
 @router.get("/users", response_model=list[models.UserOut], dependencies=[Consistent])

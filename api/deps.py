@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Query, Request
+from fastapi import Depends, Header, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
 from psycopg_pool import ConnectionPool
 
 from api.auth import Token, Tokens
-from api.idempotency import IdempotencyStore
+from api.idempotency import IdempotencyStore, request_hash
 from api.queries import ReadModels
 from commands.handlers import Identity, Studio
 from filmstudio.settings import Settings
@@ -75,3 +77,19 @@ def consistent(
 
 
 Consistent = Depends(consistent)
+
+
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
+
+
+def once(
+    svc: Services,
+    scope: str,
+    key: str | None,
+    route: str,
+    payload: Any,
+    action: Callable[[], tuple[int, dict[str, Any]]],
+) -> JSONResponse:
+    """Run a POST's action at most once per (scope, Idempotency-Key)."""
+    status, body = svc.idempotency.run(scope, key, request_hash(route, payload), action)
+    return JSONResponse(body, status_code=status)

@@ -6,26 +6,17 @@ import time
 from typing import Annotated, Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
-from fastapi import APIRouter, Depends, Header, HTTPException
+from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordRequestForm
 
 from api import models
-from api.deps import Caller, Consistent, Svc
-from api.idempotency import request_hash
+from api.deps import Caller, Consistent, IdempotencyKey, Svc, once
 from domain.estimate import estimate
 from domain.production import ProductionOptions, Quality
 
 router = APIRouter(prefix="/v1")
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
 ME_WAIT_STEP = 0.05
-
-
-def _once(
-    svc: Svc, scope: str, key: str | None, route: str, payload: Any, action: Any
-) -> JSONResponse:
-    status, body = svc.idempotency.run(scope, key, request_hash(route, payload), action)
-    return JSONResponse(body, status_code=status)
 
 
 def _found(row: dict[str, Any] | None, what: str) -> dict[str, Any]:
@@ -41,7 +32,7 @@ def register(body: models.Register, svc: Svc, key: IdempotencyKey = None) -> JSO
         return 201, {"user_id": str(user_id), "position": position}
 
     payload = body.model_dump(mode="json")
-    return _once(svc, "register", key, "register", payload, act)
+    return once(svc, "register", key, "register", payload, act)
 
 
 @router.post("/auth/token", response_model=models.Token, tags=["auth"])
@@ -85,7 +76,7 @@ def create_project(
         return 201, {"project_id": str(project_id), "position": position}
 
     payload = body.model_dump(mode="json")
-    return _once(svc, str(caller.user_id), key, "create_project", payload, act)
+    return once(svc, str(caller.user_id), key, "create_project", payload, act)
 
 
 @router.get(
@@ -183,7 +174,7 @@ def request_production(
         }
 
     payload = {"project_id": str(project_id), "options": options.model_dump(mode="json")}
-    return _once(svc, str(caller.user_id), key, "request_production", payload, act)
+    return once(svc, str(caller.user_id), key, "request_production", payload, act)
 
 
 @router.get(

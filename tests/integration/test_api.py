@@ -315,3 +315,30 @@ def test_ops_endpoints(api):
     spec = api.get("/openapi.json").json()
     assert "/v1/projects/{project_id}/productions" in spec["paths"]
     assert api.get("/docs").status_code == 200
+
+
+def test_a_retried_grant_with_the_same_key_pays_once(api, admin_headers):
+    user = register(api)
+    headers = {**admin_headers, "Idempotency-Key": f"grant-{uuid.uuid4()}"}
+    body = {"amount": 40, "reason": "bundle purchase"}
+    path = f"/v1/admin/users/{user['user_id']}/credits"
+    first, second = (
+        api.post(path, json=body, headers=headers),
+        api.post(path, json=body, headers=headers),
+    )
+    assert first.status_code == second.status_code == 200
+    assert first.json() == second.json()
+    credits = api.get(
+        "/v1/credits", headers=user["headers"], params={"min_position": first.json()["position"]}
+    ).json()
+    assert credits["balance"] == 40
+    assert [e["kind"] for e in credits["ledger"]] == ["granted"]
+
+
+def test_grant_to_an_unknown_user_is_404(api, admin_headers):
+    response = api.post(
+        f"/v1/admin/users/{uuid.uuid4()}/credits",
+        json={"amount": 1, "reason": "x"},
+        headers=admin_headers,
+    )
+    assert response.status_code == 404
