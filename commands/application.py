@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -13,6 +13,7 @@ from eventsourcing.persistence import IntegrityError, Mapper, StoredEvent
 from eventsourcing.utils import get_topic
 
 from commands.metadata import current_meta
+from domain.credits import CreditAccount
 from filmstudio.settings import Settings
 
 META_KEY = "__meta__"
@@ -52,7 +53,6 @@ def event_store_env(settings: Settings) -> dict[str, str]:
         "POSTGRES_POOL_SIZE": "8",
         "POSTGRES_MAX_OVERFLOW": "16",
         "POSTGRES_CONN_MAX_AGE": "300",
-        "POSTGRES_PRE_PING": "y",
         "CREATE_TABLE": "y",
     }
 
@@ -61,6 +61,9 @@ class EventStore(Application[UUID]):
     """The studio's one event store; every aggregate's events share its notification order."""
 
     name = "Studio"
+    # A creator's credit account gains events with every production: snapshot it so loading
+    # stays fast for long-lived accounts.
+    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {CreditAccount: 50}
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(env=event_store_env(settings))
