@@ -21,6 +21,7 @@ from prometheus_client import (
 from api import admin, routes
 from api.auth import Tokens
 from api.deps import Services
+from api.idempotency import SCHEMA as IDEMPOTENCY_SCHEMA
 from api.idempotency import IdempotencyStore
 from api.queries import ReadModels
 from commands.application import EventStore
@@ -28,21 +29,21 @@ from commands.handlers import Studio
 from commands.metadata import message_context
 from domain.errors import Conflict, DomainError, InsufficientCredits, Invalid, NotFound
 from filmstudio.db import connection_pool
+from filmstudio.keystore import SCHEMA as KEYSTORE_SCHEMA
 from filmstudio.keystore import KeyStore
 from filmstudio.settings import Settings, get_settings
 from projections.schema import SCHEMA as READ_MODEL_SCHEMA
+from projections.state import ensure_schema
 
 STATUS_OF = {InsufficientCredits: 402, NotFound: 404, Conflict: 409, Invalid: 422}
 
 
 def build_services(settings: Settings) -> Services:
     pool = connection_pool(settings, max_size=16, name="api")
-    keys = KeyStore(pool, settings.secret("master_key"))
-    keys.ensure_schema()
-    idempotency = IdempotencyStore(pool)
-    idempotency.ensure_schema()
     with pool.connection() as conn:
-        conn.execute(READ_MODEL_SCHEMA)
+        ensure_schema(conn, KEYSTORE_SCHEMA, IDEMPOTENCY_SCHEMA, READ_MODEL_SCHEMA)
+    keys = KeyStore(pool, settings.secret("master_key"))
+    idempotency = IdempotencyStore(pool)
     studio = Studio(settings, EventStore(settings), keys)
     with message_context(actor="system:startup"):
         studio.ensure_admin(settings.admin_email, settings.secret("admin_password"))

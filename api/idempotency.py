@@ -37,10 +37,6 @@ class IdempotencyStore:
     def __init__(self, pool: ConnectionPool) -> None:
         self._pool = pool
 
-    def ensure_schema(self) -> None:
-        with self._pool.connection() as conn:
-            conn.execute(SCHEMA)
-
     def run(
         self,
         scope: str,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from psycopg import Connection, errors
 from psycopg_pool import ConnectionPool
 
 from filmstudio.settings import Settings
@@ -17,3 +18,24 @@ def connection_pool(settings: Settings, max_size: int = 8, name: str = "studio")
         open=True,
         kwargs={"autocommit": False},
     )
+
+
+SCHEMA_LOCK = 0x70726F6A  # serialises concurrent CREATE TABLE IF NOT EXISTS
+
+
+def create_tables(conn: Connection, *schemas: str, attempts: int = 3) -> None:
+    """Run `CREATE ... IF NOT EXISTS` scripts in one transaction, safe against concurrent callers.
+
+    Serialised by an advisory lock; a concurrent creator that does not take it (``CREATE ... IF
+    NOT EXISTS`` is not atomic) surfaces as a unique violation, so that is retried.
+    """
+    for attempt in range(attempts):
+        try:
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+                for schema in schemas:
+                    conn.execute(schema)
+            return
+        except (errors.UniqueViolation, errors.DuplicateObject, errors.DuplicateTable):
+            if attempt == attempts - 1:
+                raise

@@ -15,6 +15,8 @@ from uuid import UUID
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from psycopg_pool import ConnectionPool
 
+from filmstudio.db import create_tables
+
 ERASED = "[erased]"
 _PREFIX = "v1:"
 
@@ -52,7 +54,7 @@ class KeyStore:
 
     def ensure_schema(self) -> None:
         with self._pool.connection() as conn:
-            conn.execute(SCHEMA)
+            create_tables(conn, SCHEMA)
 
     def email_digest(self, email: str) -> str:
         return hmac.new(self._index_key, email.strip().lower().encode(), "sha256").hexdigest()

@@ -1,6 +1,6 @@
 """Write one JSON Schema per event type and version under schemas/json/ (run after changing events).
 
-    python -m schemas.generate
+python -m schemas.generate
 """
 
 from __future__ import annotations

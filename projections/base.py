@@ -1,0 +1,28 @@
+"""What the projection runner needs from a projection."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from psycopg import Connection
+
+from filmstudio.settings import Settings
+from schemas.envelope import Envelope
+
+
+class Projection(Protocol):
+    """A consumer of event envelopes that keeps its state in Postgres.
+
+    ``apply`` runs inside the runner's transaction, once per event (duplicates are dropped
+    before it is called), in aggregate order per aggregate.
+    """
+
+    name: str
+    schema: str  # DDL of its own tables, idempotent
+    tables: tuple[str, ...]  # emptied by a replay
+
+    def topics(self, settings: Settings) -> list[str]:
+        """The event topics it consumes."""
+        ...
+
+    def apply(self, conn: Connection, envelope: Envelope) -> None: ...

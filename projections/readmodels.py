@@ -1,0 +1,286 @@
+"""The ``readmodels`` projection: the query side's tables (``projections.schema``).
+
+Every statement is order-independent across aggregates: credits events may be applied before
+their user's registration (different topics), so balances live per account and are copied
+onto the user's row whichever arrives last.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from uuid import UUID
+
+from psycopg import Connection
+from psycopg.types.json import Jsonb
+
+from filmstudio.keystore import KeyStore
+from filmstudio.settings import AGGREGATE_TOPICS, Settings
+from projections.schema import READ_MODEL_TABLES
+from projections.schema import SCHEMA as READ_MODEL_SCHEMA
+from schemas.envelope import Envelope
+
+NAME = "readmodels"
+
+ACCOUNTS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS rm_credit_accounts (
+    account_id uuid PRIMARY KEY,
+    user_id uuid NOT NULL,
+    balance bigint NOT NULL DEFAULT 0,
+    reserved bigint NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS rm_credit_accounts_user ON rm_credit_accounts (user_id);
+"""
+
+Apply = Callable[[Connection, KeyStore, Envelope], None]
+
+
+# Users
+
+
+def user_registered(conn: Connection, keys: KeyStore, e: Envelope) -> None:
+    user_id, p = e.aggregate.id, e.payload
+    conn.execute(
+        "INSERT INTO rm_users (user_id, email, display_name, role, balance, reserved, "
+        "registered_at, updated_at) "
+        "SELECT %(id)s, %(email)s, %(name)s, %(role)s, coalesce(a.balance, 0), "
+        "coalesce(a.reserved, 0), %(at)s, %(at)s "
+        "FROM (SELECT 1) AS one LEFT JOIN rm_credit_accounts a ON a.user_id = %(id)s "
+        "ON CONFLICT (user_id) DO NOTHING",
+        {
+            "id": user_id,
+            "email": keys.decrypt(user_id, p["email_cipher"]),
+            "name": keys.decrypt(user_id, p["display_name_cipher"]),
+            "role": p["role"],
+            "at": e.occurred_at,
+        },
+    )
+
+
+def user_profile_changed(conn: Connection, keys: KeyStore, e: Envelope) -> None:
+    name = keys.decrypt(e.aggregate.id, e.payload["display_name_cipher"])
+    _update_user(conn, e, "display_name = %s", name)
+
+
+def user_verified(conn: Connection, keys: KeyStore, e: Envelope) -> None:
+    _update_user(conn, e, "verified = true")
+
+
+def user_erased(conn: Connection, keys: KeyStore, e: Envelope) -> None:
+    _update_user(conn, e, "erased = true, email = '', display_name = ''")
+
+
+def _update_user(conn: Connection, e: Envelope, assignments: str, *values: Any) -> None:
+    conn.execute(
+        f"UPDATE rm_users SET {assignments}, updated_at = %s WHERE user_id = %s",
+        (*values, e.occurred_at, e.aggregate.id),
+    )
+
+
+# Credits
+
+
+def credits_opened(conn: Connection, keys: KeyStore, e: Envelope) -> None:
+    conn.execute(
+        "INSERT INTO rm_credit_accounts (account_id, user_id) VALUES (%s, %s) "
+        "ON CONFLICT DO NOTHING",
+        (e.aggregate.id, UUID(e.payload["user_id"])),
+    )
+
+
+def credits_granted(conn: Connection, keys: KeyStore, e: Envelope) -> None:
+    p = e.payload
+    _move(conn, e, balance=p["amount"], reserved=0)
+    _ledger(conn, e, "granted", p["amount"], None, p["source"], p["reason"])
+
+
+def credits_reserved(conn: Connection, keys: KeyStore, e: Envelope) -> None:
+    p = e.payload
+    _move(conn, e, balance=-p["amount"], reserved=p["amount"])
+    _ledger(conn, e, "reserved", p["amount"], p["production_id"])
+
+
+def credits_captured(conn: Connection, keys: KeyStore, e: Envelope) -> None:
+    p = e.payload
+    _move(conn, e, balance=p["released"], reserved=-(p["amount"] + p["released"]))
+    note = f"{p['released']} unused credits released" if p["released"] else ""
+    _ledger(conn, e, "captured", p["amount"], p["production_id"], reason=note)
+
+
+def credits_released(conn: Connection, keys: KeyStore, e: Envelope) -> None:
+    p = e.payload
+    _move(conn, e, balance=p["amount"], reserved=-p["amount"])
+    _ledger(conn, e, "released", p["amount"], p["production_id"])
+
+
+def _move(conn: Connection, e: Envelope, balance: int, reserved: int) -> None:
+    """Change an account's balances and copy them onto its user's row (if projected yet)."""
+    conn.execute(
+        "UPDATE rm_credit_accounts SET balance = balance + %s, reserved = reserved + %s "
+        "WHERE account_id = %s",
+        (balance, reserved, e.aggregate.id),
+    )
+    conn.execute(
+        "UPDATE rm_users u SET balance = a.balance, reserved = a.reserved "
+        "FROM rm_credit_accounts a WHERE a.account_id = %s AND u.user_id = a.user_id",
+        (e.aggregate.id,),
+    )
+
+
+def _ledger(
+    conn: Connection,
+    e: Envelope,
+    kind: str,
+    amount: int,
+    production_id: str | None,
+    source: str | None = None,
+    reason: str = "",
+) -> None:
+    conn.execute(
+        "INSERT INTO rm_credit_ledger (event_id, user_id, kind, amount, production_id, source, "
+        "reason, position, occurred_at) "
+        "SELECT %s, user_id, %s, %s, %s, %s, %s, %s, %s FROM rm_credit_accounts "
+        "WHERE account_id = %s ON CONFLICT (event_id) DO NOTHING",
+        (
+            e.event_id,
+            kind,
+            amount,
+            production_id,
+            source,
+            reason,
+            e.position,
+            e.occurred_at,
+            e.aggregate.id,
+        ),
+    )
+
+
+# Projects
+
+
+def project_created(conn: Connection, keys: KeyStore, e: Envelope) -> None:
+    p = e.payload
+    conn.execute(
+        "INSERT INTO rm_projects (project_id, owner_id, title, language, aspect_ratio, "
+        "created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+        (
+            e.aggregate.id,
+            p["owner_id"],
+            p["title"],
+            p["language"],
+            p["aspect_ratio"],
+            e.occurred_at,
+            e.occurred_at,
+        ),
+    )
+
+
+def project_script_revised(conn: Connection, keys: KeyStore, e: Envelope) -> None:
+    p = e.payload
+    conn.execute(
+        "INSERT INTO rm_script_revisions (project_id, revision, script_format, script_text, "
+        "revised_at) VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+        (e.aggregate.id, p["revision"], p["script_format"], p["text"], e.occurred_at),
+    )
+    _update_project(
+        conn,
+        e,
+        "revision = %s, script_format = %s, script_text = %s",
+        p["revision"],
+        p["script_format"],
+        p["text"],
+    )
+
+
+def project_settings_changed(conn: Connection, keys: KeyStore, e: Envelope) -> None:
+    p = e.payload
+    _update_project(
+        conn,
+        e,
+        "title = coalesce(%s, title), language = coalesce(%s, language), "
+        "aspect_ratio = coalesce(%s, aspect_ratio)",
+        p["title"],
+        p["language"],
+        p["aspect_ratio"],
+    )
+
+
+def project_archived(conn: Connection, keys: KeyStore, e: Envelope) -> None:
+    _update_project(conn, e, "archived = true")
+
+
+def _update_project(conn: Connection, e: Envelope, assignments: str, *values: Any) -> None:
+    conn.execute(
+        f"UPDATE rm_projects SET {assignments}, updated_at = %s WHERE project_id = %s",
+        (*values, e.occurred_at, e.aggregate.id),
+    )
+
+
+# Productions
+
+
+def production_requested(conn: Connection, keys: KeyStore, e: Envelope) -> None:
+    p = e.payload
+    conn.execute(
+        "INSERT INTO rm_productions (production_id, project_id, owner_id, revision, options, "
+        "credits, estimated_seconds, status, requested_at, updated_at) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, 'requested', %s, %s) ON CONFLICT DO NOTHING",
+        (
+            e.aggregate.id,
+            p["project_id"],
+            p["owner_id"],
+            p["revision"],
+            Jsonb(p["options"]),
+            p["credits"],
+            p["estimated_seconds"],
+            e.occurred_at,
+            e.occurred_at,
+        ),
+    )
+
+
+def production_cancelled(conn: Connection, keys: KeyStore, e: Envelope) -> None:
+    conn.execute(
+        "UPDATE rm_productions SET status = 'cancelled', cancel_reason = %s, updated_at = %s "
+        "WHERE production_id = %s",
+        (e.payload["reason"], e.occurred_at, e.aggregate.id),
+    )
+
+
+APPLY: dict[str, Apply] = {
+    "user.Registered": user_registered,
+    "user.ProfileChanged": user_profile_changed,
+    "user.Verified": user_verified,
+    "user.Erased": user_erased,
+    "credits.Opened": credits_opened,
+    "credits.Granted": credits_granted,
+    "credits.Reserved": credits_reserved,
+    "credits.Captured": credits_captured,
+    "credits.Released": credits_released,
+    "project.Created": project_created,
+    "project.ScriptRevised": project_script_revised,
+    "project.SettingsChanged": project_settings_changed,
+    "project.Archived": project_archived,
+    "production.Requested": production_requested,
+    "production.Cancelled": production_cancelled,
+}
+
+
+class ReadModelProjection:
+    """The query side's read models, one apply function per event type."""
+
+    name = NAME
+    schema = READ_MODEL_SCHEMA + ACCOUNTS_SCHEMA
+    tables = (*READ_MODEL_TABLES, "rm_credit_accounts")
+
+    def __init__(self, keys: KeyStore) -> None:
+        self.keys = keys
+
+    def topics(self, settings: Settings) -> list[str]:
+        return [settings.event_topic(aggregate) for aggregate in AGGREGATE_TOPICS]
+
+    def apply(self, conn: Connection, envelope: Envelope) -> None:
+        handler = APPLY.get(envelope.type)
+        if handler is None:
+            raise LookupError(f"the {NAME} projection has no handler for {envelope.type}")
+        handler(conn, self.keys, envelope)

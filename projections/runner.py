@@ -1,0 +1,237 @@
+"""The projection runner: Kafka in, Postgres out, offsets stored with the rows they produced.
+
+Each batch of messages is applied in one Postgres transaction together with the partitions'
+next offsets, the aggregates' last applied sequences (republished duplicates are dropped) and
+the read-your-writes watermark; on assignment the consumer seeks to the stored offsets, so Kafka's
+own committed offsets are only a copy for operators' lag tooling.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    TopicPartition,
+)
+from psycopg import Connection
+from psycopg_pool import ConnectionPool
+
+from commands.relay import lock_key
+from commands.relay_position import RELAY_KEY, RelayPosition
+from filmstudio.settings import Settings
+from projections import state
+from projections.base import Projection
+from projections.state import wait_for_position
+from projections.watermark import advance, relevant
+from schemas.envelope import Envelope
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Blocked", "ProjectionRunner", "wait_for_position"]
+
+BATCH_SIZE = 500
+POLL_TIMEOUT = 0.2
+
+
+class Blocked(Exception):
+    """A replay holds the projection, or rebuilt it since this runner last sought its offsets."""
+
+
+@dataclass
+class BatchResult:
+    applied: int = 0
+    duplicates: int = 0
+    position: int = 0
+
+
+class ProjectionRunner:
+    """Runs one projection; ``run`` follows the topics live, ``replay`` in projections.replay."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        pool: ConnectionPool,
+        projection: Projection,
+        batch_size: int = BATCH_SIZE,
+    ) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.projection = projection
+        self.batch_size = batch_size
+        self.event_topics = projection.topics(settings)
+        self.topics = [*self.event_topics, settings.relay_position_topic]
+        self.lock = lock_key(f"{settings.topic_prefix}.projection.{projection.name}")
+        self.generation: int | None = None
+        self.applied = 0
+        with pool.connection() as conn:
+            state.ensure_schema(conn, projection.schema)
+
+    def consumer_config(self, group: str, **extra: Any) -> dict[str, Any]:
+        return {
+            "bootstrap.servers": self.settings.kafka_bootstrap,
+            "group.id": group,
+            "isolation.level": "read_committed",
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "auto.offset.reset": "earliest",
+            **extra,
+        }
+
+    def run(self, stop: threading.Event) -> None:
+        """Apply the topics live until ``stop``; pauses while a replay holds the projection."""
+        group = f"{self.settings.topic_prefix}.projection.{self.projection.name}"
+        consumer = Consumer(self.consumer_config(group))
+        consumer.subscribe(self.topics, on_assign=self._on_assign)
+        blocked = False
+        try:
+            while not stop.is_set():
+                if blocked:
+                    blocked = not self._resync(consumer)
+                    continue
+                messages = self.poll(consumer)
+                if not messages:
+                    continue
+                try:
+                    self.apply_batch(messages, guard=True)
+                except Blocked:
+                    log.info("projection %s: replayed or replaying; waiting", self.projection.name)
+                    consumer.pause(consumer.assignment())
+                    blocked = True
+                    continue
+                self._commit_copy(consumer, messages)
+        finally:
+            consumer.close()
+
+    def poll(self, consumer: Consumer, timeout: float = POLL_TIMEOUT) -> list[Message]:
+        """One message within ``timeout``, then whatever else is ready, up to a batch."""
+        first = consumer.poll(timeout)
+        if first is None:
+            return []
+        return [first, *consumer.consume(self.batch_size - 1, timeout=0)]
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        with self.pool.connection() as conn:
+            stored = state.offsets(conn, self.projection.name)
+            self.generation = state.state(conn, self.projection.name)[1]
+        for tp in partitions:
+            tp.offset = stored.get((tp.topic, tp.partition), OFFSET_BEGINNING)
+        consumer.assign(partitions)
+
+    def _resync(self, consumer: Consumer) -> bool:
+        """Once no replay holds the projection, seek every partition to its stored offset."""
+        consumer.poll(POLL_TIMEOUT)  # stay in the group while paused
+        with self.pool.connection() as conn, conn.transaction():
+            free = conn.execute(
+                "SELECT pg_try_advisory_xact_lock_shared(%s)", (self.lock,)
+            ).fetchone()
+            if not (free and free[0]):
+                return False
+            stored = state.offsets(conn, self.projection.name)
+            self.generation = state.state(conn, self.projection.name)[1]
+        assignment = consumer.assignment()
+        consumer.resume(assignment)
+        for tp in assignment:
+            consumer.seek(
+                TopicPartition(
+                    tp.topic, tp.partition, stored.get((tp.topic, tp.partition), OFFSET_BEGINNING)
+                )
+            )
+        log.info("projection %s resumes from its stored offsets", self.projection.name)
+        return True
+
+    @staticmethod
+    def _commit_copy(consumer: Consumer, messages: Sequence[Message]) -> None:
+        """Copy the applied offsets to Kafka, for lag monitoring only."""
+        latest = {(m.topic(), m.partition()): m.offset() + 1 for m in messages if not m.error()}
+        offsets = [TopicPartition(t, p, o) for (t, p), o in latest.items()]
+        try:
+            consumer.commit(offsets=offsets, asynchronous=True)
+        except KafkaException:
+            log.debug("offset copy to Kafka failed", exc_info=True)
+
+    def apply_batch(self, messages: Sequence[Message], guard: bool) -> BatchResult:
+        """Apply the messages not applied yet, in one transaction with the new offsets.
+
+        ``guard``: take the projection's shared lock (a replay holds it exclusively) and check
+        that no replay rebuilt the projection since our offsets were sought; else ``Blocked``.
+        """
+        for message in messages:
+            error = message.error()
+            if error is not None and error.code() != KafkaError._PARTITION_EOF:
+                if error.fatal():
+                    raise KafkaException(error)
+                log.warning("projection %s: consumer error %s", self.projection.name, error)
+        messages = [m for m in messages if m.error() is None]
+        name = self.projection.name
+        with self.pool.connection() as conn, conn.transaction():
+            if guard:
+                row = conn.execute(
+                    "SELECT pg_try_advisory_xact_lock_shared(%s)", (self.lock,)
+                ).fetchone()
+                if not (row and row[0]):
+                    raise Blocked
+            position, generation = state.state(conn, name)
+            if guard and generation != self.generation:
+                raise Blocked
+            stored = state.offsets(conn, name, lock=True)
+            fresh = [m for m in messages if m.offset() >= stored.get(_tp(m), 0)]
+            result = self._apply(conn, fresh)
+            result.position = self._watermark(conn, position, fresh)
+        self.applied += result.applied
+        return result
+
+    def _apply(self, conn: Connection, messages: Sequence[Message]) -> BatchResult:
+        name = self.projection.name
+        envelopes = [
+            Envelope.from_bytes(m.value())
+            for m in messages
+            if m.topic() != self.settings.relay_position_topic
+        ]
+        last = state.sequences(conn, name, {e.aggregate.id for e in envelopes})
+        applied: dict[UUID, int] = {}
+        result = BatchResult()
+        with conn.pipeline():
+            for envelope in envelopes:
+                aggregate = envelope.aggregate
+                if aggregate.sequence <= applied.get(aggregate.id, last.get(aggregate.id, 0)):
+                    result.duplicates += 1
+                    continue
+                self.projection.apply(conn, envelope)
+                applied[aggregate.id] = aggregate.sequence
+                result.applied += 1
+            state.save_sequences(conn, name, applied)
+            next_offsets = {_tp(m): m.offset() + 1 for m in messages}
+            state.save_offsets(conn, name, next_offsets)
+        return result
+
+    def _watermark(self, conn: Connection, position: int, messages: Sequence[Message]) -> int:
+        """Advance the watermark with the relay records seen; keep the unsatisfied ones."""
+        added = [
+            relevant(RelayPosition.from_bytes(m.value()), self.event_topics)
+            for m in messages
+            if m.topic() == self.settings.relay_position_topic and m.key() == RELAY_KEY
+        ]
+        waiting = state.pending(conn, self.projection.name)
+        if not added and not waiting:
+            return position
+        consumed = {
+            f"{t}:{p}": offset - 1
+            for (t, p), offset in state.offsets(conn, self.projection.name).items()
+        }
+        new_position, still = advance(position, [*waiting, *added], consumed)
+        state.save_watermark(conn, self.projection.name, new_position, still, added)
+        return new_position
+
+
+def _tp(message: Message) -> tuple[str, int]:
+    return message.topic(), message.partition()
