@@ -84,6 +84,7 @@ class ProjectionRunner:
             "enable.auto.commit": False,
             "enable.auto.offset.store": False,
             "auto.offset.reset": "earliest",
+            "topic.metadata.refresh.interval.ms": 10_000,
             **extra,
         }
 

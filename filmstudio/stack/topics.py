@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from confluent_kafka import KafkaException
@@ -101,7 +102,30 @@ def ensure_topics(settings: Settings, timeout: float = 30.0) -> list[str]:
             if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":
                 raise
     _align_configs(admin, [(n, s) for n, s in wanted.items() if n in existing], timeout)
+    _wait_until_led(admin, list(wanted), timeout)
     return created
+
+
+def _wait_until_led(admin: AdminClient, names: list[str], timeout: float) -> None:
+    """Return once every topic is in the metadata with a leader for each partition: a fresh
+    broker answers "unknown topic" for a while after creating one, and clients subscribing then
+    would only look again at their next metadata refresh."""
+    deadline = time.monotonic() + timeout
+    while True:
+        topics = admin.list_topics(timeout=timeout).topics
+        waiting = [
+            name
+            for name in names
+            if name not in topics
+            or topics[name].error is not None
+            or not topics[name].partitions
+            or any(p.leader < 0 for p in topics[name].partitions.values())
+        ]
+        if not waiting:
+            return
+        if time.monotonic() > deadline:
+            raise KafkaException(f"topics without a leader after {timeout} s: {waiting}")
+        time.sleep(0.1)
 
 
 def _align_configs(admin: AdminClient, topics: list[tuple[str, TopicSpec]], timeout: float) -> None:
