@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
 
 from commands.application import EventStore
 from commands.handlers import Studio
@@ -24,43 +23,9 @@ from domain.production import ProductionOptions
 from filmstudio.db import connection_pool
 from filmstudio.keystore import KeyStore
 from filmstudio.settings import AGGREGATE_TOPICS, PROJECT_ROOT, Settings
-from filmstudio.stack import postgres
 from schemas.envelope import Envelope
 
 SCRIPT = "INT. HOUSE - DAY\n\nMEERA\nLight the lamp.\n"
-
-
-@contextmanager
-def isolated(base: Settings) -> Iterator[Settings]:
-    """Own database and own event + relay-position topics, so no other relay or projection of the
-    test session (e.g. the API tests' studio processes) touches them."""
-    suffix = secrets.token_hex(3)
-    settings = base.model_copy(
-        update={
-            "topic_prefix": f"{base.topic_prefix}x{suffix}",
-            "pg_database": f"{base.pg_database}_x{suffix}",
-        }
-    )
-    postgres.ensure_database(settings, settings.pg_database)
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
-    names = [*(settings.event_topic(a) for a in AGGREGATE_TOPICS), settings.relay_position_topic]
-    new = [
-        NewTopic(
-            n,
-            1 if n == settings.relay_position_topic else settings.topic_partitions,
-            1,
-            config={"cleanup.policy": "compact"} if n == settings.relay_position_topic else {},
-        )
-        for n in names
-    ]
-    for future in admin.create_topics(new).values():
-        future.result()
-    try:
-        yield settings
-    finally:
-        for future in admin.delete_topics(names).values():
-            future.result()
-        postgres.drop_database(settings, settings.pg_database)
 
 
 @contextmanager

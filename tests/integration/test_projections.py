@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from uuid import UUID
 
 import psycopg
@@ -24,7 +25,6 @@ from tests.integration.eventflow import (
     command_side,
     consume_events,
     creators,
-    isolated,
     relay_thread,
     running,
 )
@@ -33,10 +33,10 @@ NAME = "readmodels"
 
 
 @pytest.fixture(scope="module")
-def flow(test_settings: Settings):
+def flow(isolated_settings: Callable[[], Settings]):
     """An isolated installation with the command side, a relay and the live projection."""
+    settings = isolated_settings()
     with (
-        isolated(test_settings) as settings,
         command_side(settings) as studio,
         connection_pool(settings, max_size=6, name="test-projections") as pool,
         relay_thread(settings, studio.store),

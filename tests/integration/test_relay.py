@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from collections.abc import Callable
 
 import psycopg
 import pytest
@@ -18,7 +19,6 @@ from tests.integration.eventflow import (
     burst,
     command_side,
     creators,
-    isolated,
     relay_process,
     relay_thread,
     running,
@@ -26,9 +26,9 @@ from tests.integration.eventflow import (
 
 
 @pytest.fixture()
-def settings(test_settings: Settings):
-    with isolated(test_settings) as settings:
-        yield settings
+def settings(isolated_settings: Callable[[], Settings]) -> Settings:
+    """A fresh installation per test: its own database and topics."""
+    return isolated_settings()
 
 
 def wait_published(settings: Settings, position: int, timeout: float = 30.0) -> None:
