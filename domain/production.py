@@ -8,8 +8,15 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from domain.errors import Conflict, Invalid
+from domain.errors import Conflict, Invalid, NotFound
 from domain.project import ASPECT_RATIOS, LANGUAGES, Project, check_choice
+from domain.stages import (
+    DEFAULT_MAX_ATTEMPTS,
+    FINAL_STAGE,
+    STAGE_NEEDS,
+    StageProgress,
+    UnitProgress,
+)
 
 MAX_VOICE_NAME = 64
 Quality = Literal["draft", "final"]
@@ -46,11 +53,15 @@ class ProductionOptions(BaseModel):
         return value
 
 
-STATUSES = ("requested", "cancelled", "completed", "failed")
+STATUSES = ("requested", "running", "cancelled", "completed", "failed")
+FINISHED = ("cancelled", "completed", "failed")
 
 
 class Production(Aggregate):
-    """Requested with its credits reserved; cancelled releases them."""
+    """One render: requested with its credits reserved, then its stage graph runs unit by unit.
+
+    Completion captures the credits used; failure or cancellation releases them all.
+    """
 
     @classmethod
     def request(
@@ -100,10 +111,154 @@ class Production(Aggregate):
         self.estimated_seconds = estimated_seconds
         self.status = "requested"
         self.cancel_reason = ""
+        self.failure = ""
+        self.stages: dict[str, StageProgress] = {}
+        self.artifacts: dict[str, str] = {}
+        self.duration_seconds = 0.0
 
     @property
     def finished(self) -> bool:
-        return self.status != "requested"
+        return self.status in FINISHED
+
+    # The stage graph
+
+    def ready_stages(self) -> list[str]:
+        """Stages not yet started whose needs are all complete (none once finished)."""
+        if self.finished:
+            return []
+        done = {name for name, stage in self.stages.items() if stage.complete}
+        return [
+            name
+            for name, needs in STAGE_NEEDS.items()
+            if name not in self.stages and all(n in done for n in needs)
+        ]
+
+    def start_stage(
+        self,
+        stage: str,
+        units: list[str],
+        now: float,
+        deadline_seconds: float,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    ) -> bool:
+        """Dispatch a ready stage's units; False when it already started (a repeated command)."""
+        if stage in self.stages:
+            return False
+        self._check_running()
+        if stage not in self.ready_stages():
+            raise Conflict(f"stage {stage} is not ready: it needs {', '.join(STAGE_NEEDS[stage])}")
+        if not units or len(set(units)) != len(units):
+            raise Invalid(f"stage {stage} needs distinct units")
+        if deadline_seconds <= 0 or max_attempts < 1:
+            raise Invalid("a stage needs a positive deadline and at least one attempt")
+        self._stage_started(stage, units, now, deadline_seconds, max_attempts)
+        return True
+
+    @event("StageStarted")
+    def _stage_started(
+        self, stage: str, units: list[str], now: float, deadline_seconds: float, max_attempts: int
+    ) -> None:
+        self.status = "running"
+        self.stages[stage] = StageProgress(
+            deadline_seconds, max_attempts, {u: UnitProgress(1, now) for u in units}
+        )
+
+    def complete_unit(self, stage: str, unit: str, attempt: int, artifact: str) -> bool:
+        """Record a unit's artifact; False for a duplicate or a result after the end."""
+        progress = self._unit(stage, unit)
+        if progress.status != "running" or self.finished:
+            return False
+        self._unit_completed(stage, unit, attempt, artifact)
+        if self.stages[stage].complete:
+            self._stage_completed(stage)
+        return True
+
+    @event("UnitCompleted")
+    def _unit_completed(self, stage: str, unit: str, attempt: int, artifact: str) -> None:
+        progress = self.stages[stage].units[unit]
+        progress.status, progress.artifact = "completed", artifact
+
+    @event("StageCompleted")
+    def _stage_completed(self, stage: str) -> None:
+        pass
+
+    def fail_unit(self, stage: str, unit: str, attempt: int, error: str, now: float) -> str:
+        """A unit's attempt failed: retry within the budget, else fail the production.
+
+        Returns "retried", "failed" or "ignored" (stale attempt, duplicate, or finished).
+        """
+        progress = self._unit(stage, unit)
+        if progress.status != "running" or attempt != progress.attempt or self.finished:
+            return "ignored"
+        error = error[:2000]
+        if attempt < self.stages[stage].max_attempts:
+            self._unit_retried(stage, unit, attempt + 1, error, now)
+            return "retried"
+        self._unit_failed(stage, unit, attempt, error)
+        self._failed(f"{stage} unit {unit} failed {attempt} times: {error[:500]}")
+        return "failed"
+
+    @event("UnitRetried")
+    def _unit_retried(self, stage: str, unit: str, attempt: int, error: str, now: float) -> None:
+        progress = self.stages[stage].units[unit]
+        progress.attempt, progress.dispatched_at, progress.error = attempt, now, error
+
+    @event("UnitFailed")
+    def _unit_failed(self, stage: str, unit: str, attempt: int, error: str) -> None:
+        progress = self.stages[stage].units[unit]
+        progress.status, progress.error = "failed", error
+
+    def overdue_units(self, now: float) -> list[tuple[str, str, int]]:
+        """(stage, unit, attempt) of running units past their stage's deadline."""
+        if self.finished:
+            return []
+        return [
+            (name, unit, progress.attempt)
+            for name, stage in self.stages.items()
+            for unit, progress in stage.units.items()
+            if progress.status == "running"
+            and now - progress.dispatched_at > stage.deadline_seconds
+        ]
+
+    def complete(self, artifacts: dict[str, str], duration_seconds: float) -> bool:
+        """The film is composed; False when already completed."""
+        if self.status == "completed":
+            return False
+        self._check_running()
+        final = self.stages.get(FINAL_STAGE)
+        if final is None or not final.complete:
+            raise Conflict("the film is not composed yet")
+        self._completed(artifacts, duration_seconds)
+        return True
+
+    @event("Completed")
+    def _completed(self, artifacts: dict[str, str], duration_seconds: float) -> None:
+        self.status = "completed"
+        self.artifacts = artifacts
+        self.duration_seconds = duration_seconds
+
+    def fail(self, reason: str) -> bool:
+        """Give up on the production; False when it already failed."""
+        if self.status == "failed":
+            return False
+        self._check_running()
+        self._failed(reason[:500])
+        return True
+
+    @event("Failed")
+    def _failed(self, reason: str) -> None:
+        self.status = "failed"
+        self.failure = reason
+
+    def _unit(self, stage: str, unit: str) -> UnitProgress:
+        try:
+            return self.stages[stage].units[unit]
+        except KeyError:
+            raise NotFound(f"no unit {unit} in stage {stage} of this production") from None
+
+    def _check_running(self) -> None:
+        if self.finished:
+            raise Conflict(f"this production is already {self.status}")
 
     def cancel(self, reason: str) -> bool:
         """Stop the production; False when it was already cancelled."""

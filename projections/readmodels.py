@@ -247,6 +247,73 @@ def production_cancelled(conn: Connection, keys: KeyStore, e: Envelope) -> None:
     )
 
 
+def production_stage_started(conn: Connection, keys: KeyStore, e: Envelope) -> None:
+    p = e.payload
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO rm_production_units (production_id, stage, unit, attempt, status, "
+            "updated_at) VALUES (%s, %s, %s, 1, 'running', %s) ON CONFLICT DO NOTHING",
+            [(e.aggregate.id, p["stage"], unit, e.occurred_at) for unit in p["units"]],
+        )
+    _production_status(conn, e, "running")
+
+
+def production_unit_completed(conn: Connection, keys: KeyStore, e: Envelope) -> None:
+    p = e.payload
+    _unit(conn, e, attempt=p["attempt"], status="completed", artifact=p["artifact"])
+
+
+def production_unit_retried(conn: Connection, keys: KeyStore, e: Envelope) -> None:
+    p = e.payload
+    _unit(conn, e, attempt=p["attempt"], status="running", error=p["error"])
+
+
+def production_unit_failed(conn: Connection, keys: KeyStore, e: Envelope) -> None:
+    p = e.payload
+    _unit(conn, e, attempt=p["attempt"], status="failed", error=p["error"])
+
+
+def production_stage_completed(conn: Connection, keys: KeyStore, e: Envelope) -> None:
+    _production_status(conn, e, "running")
+
+
+def production_completed(conn: Connection, keys: KeyStore, e: Envelope) -> None:
+    conn.execute(
+        "UPDATE rm_productions SET status = 'completed', artifacts = %s, duration_seconds = %s, "
+        "updated_at = %s WHERE production_id = %s",
+        (
+            Jsonb(e.payload["artifacts"]),
+            e.payload["duration_seconds"],
+            e.occurred_at,
+            e.aggregate.id,
+        ),
+    )
+
+
+def production_failed(conn: Connection, keys: KeyStore, e: Envelope) -> None:
+    conn.execute(
+        "UPDATE rm_productions SET status = 'failed', failure = %s, updated_at = %s "
+        "WHERE production_id = %s",
+        (e.payload["reason"], e.occurred_at, e.aggregate.id),
+    )
+
+
+def _production_status(conn: Connection, e: Envelope, status: str) -> None:
+    conn.execute(
+        "UPDATE rm_productions SET status = %s, updated_at = %s WHERE production_id = %s",
+        (status, e.occurred_at, e.aggregate.id),
+    )
+
+
+def _unit(conn: Connection, e: Envelope, **values: object) -> None:
+    columns = ", ".join(f"{name} = %s" for name in values)
+    conn.execute(
+        f"UPDATE rm_production_units SET {columns}, updated_at = %s "  # noqa: S608 - fixed names
+        "WHERE production_id = %s AND stage = %s AND unit = %s",
+        (*values.values(), e.occurred_at, e.aggregate.id, e.payload["stage"], e.payload["unit"]),
+    )
+
+
 APPLY: dict[str, Apply] = {
     "user.Registered": user_registered,
     "user.ProfileChanged": user_profile_changed,
@@ -263,6 +330,13 @@ APPLY: dict[str, Apply] = {
     "project.Archived": project_archived,
     "production.Requested": production_requested,
     "production.Cancelled": production_cancelled,
+    "production.StageStarted": production_stage_started,
+    "production.UnitCompleted": production_unit_completed,
+    "production.UnitRetried": production_unit_retried,
+    "production.UnitFailed": production_unit_failed,
+    "production.StageCompleted": production_stage_completed,
+    "production.Completed": production_completed,
+    "production.Failed": production_failed,
 }
 
 

@@ -8,6 +8,7 @@ READ_MODEL_TABLES = (
     "rm_script_revisions",
     "rm_productions",
     "rm_credit_ledger",
+    "rm_production_units",
 )
 
 SCHEMA = """
@@ -57,6 +58,20 @@ CREATE TABLE IF NOT EXISTS rm_productions (
     cancel_reason text NOT NULL DEFAULT '',
     requested_at timestamptz NOT NULL,
     updated_at timestamptz NOT NULL
+);
+ALTER TABLE rm_productions ADD COLUMN IF NOT EXISTS failure text NOT NULL DEFAULT '';
+ALTER TABLE rm_productions ADD COLUMN IF NOT EXISTS artifacts jsonb NOT NULL DEFAULT '{}';
+ALTER TABLE rm_productions ADD COLUMN IF NOT EXISTS duration_seconds double precision;
+CREATE TABLE IF NOT EXISTS rm_production_units (
+    production_id uuid NOT NULL,
+    stage text NOT NULL,
+    unit text NOT NULL,
+    attempt integer NOT NULL,
+    status text NOT NULL,
+    artifact text NOT NULL DEFAULT '',
+    error text NOT NULL DEFAULT '',
+    updated_at timestamptz NOT NULL,
+    PRIMARY KEY (production_id, stage, unit)
 );
 CREATE INDEX IF NOT EXISTS rm_productions_owner ON rm_productions (owner_id, requested_at);
 CREATE TABLE IF NOT EXISTS rm_credit_ledger (

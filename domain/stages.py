@@ -1,0 +1,44 @@
+"""The production's stage graph: which stage needs which, and each unit's progress."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+STAGE_NEEDS: dict[str, tuple[str, ...]] = {
+    "script_analysis": (),
+    "image_generation": ("script_analysis",),
+    "voice_synthesis": ("script_analysis",),
+    "music": ("script_analysis",),
+    "lip_sync": ("image_generation", "voice_synthesis"),
+    "subtitles": ("voice_synthesis",),
+    "composition": ("image_generation", "voice_synthesis", "music", "lip_sync", "subtitles"),
+}
+STAGES = tuple(STAGE_NEEDS)
+FINAL_STAGE = "composition"
+DEFAULT_MAX_ATTEMPTS = 3
+
+
+@dataclass
+class UnitProgress:
+    """One unit of a stage: its current attempt and what came of it."""
+
+    attempt: int
+    dispatched_at: float
+    status: str = "running"  # running | completed | failed
+    artifact: str = ""
+    error: str = ""
+
+
+@dataclass
+class StageProgress:
+    deadline_seconds: float
+    max_attempts: int
+    units: dict[str, UnitProgress]
+
+    @property
+    def complete(self) -> bool:
+        return all(u.status == "completed" for u in self.units.values())
+
+    @property
+    def done_count(self) -> int:
+        return sum(u.status == "completed" for u in self.units.values())
