@@ -48,12 +48,14 @@ def estimate_seconds(script_format: str, text: str) -> float:
     return round(max(seconds, MINIMUM_SECONDS), 1)
 
 
+def credits_for(seconds: float, credits_per_minute: int, quality: str = "draft") -> int:
+    """Credits are charged per started minute of film, scaled by quality."""
+    return math.ceil(seconds / 60) * credits_per_minute * QUALITY_MULTIPLIER[quality]
+
+
 def estimate(
     script_format: str, text: str, credits_per_minute: int, quality: str = "draft"
 ) -> Estimate:
-    """Credits are charged per started minute of film, scaled by quality."""
+    """What a script will cost to render, before it is rendered."""
     seconds = estimate_seconds(script_format, text)
-    minutes = math.ceil(seconds / 60)
-    return Estimate(
-        seconds=seconds, credits=minutes * credits_per_minute * QUALITY_MULTIPLIER[quality]
-    )
+    return Estimate(seconds=seconds, credits=credits_for(seconds, credits_per_minute, quality))

@@ -147,11 +147,13 @@ class Production(Aggregate):
         self._check_running()
         if stage not in self.ready_stages():
             raise Conflict(f"stage {stage} is not ready: it needs {', '.join(STAGE_NEEDS[stage])}")
-        if not units or len(set(units)) != len(units):
+        if len(set(units)) != len(units):
             raise Invalid(f"stage {stage} needs distinct units")
         if deadline_seconds <= 0 or max_attempts < 1:
             raise Invalid("a stage needs a positive deadline and at least one attempt")
         self._stage_started(stage, units, now, deadline_seconds, max_attempts)
+        if not units:  # nothing to do (say, lip sync in a film where nobody speaks on screen)
+            self._stage_completed(stage)
         return True
 
     @event("StageStarted")

@@ -21,6 +21,7 @@ class Settings(BaseSettings):
 
     state_dir: Path = PROJECT_ROOT / ".state"
     build_dir: Path = PROJECT_ROOT / ".build"
+    media_dir: Path | None = None  # default: <state_dir>/media
 
     kafka_bootstrap: str = "127.0.0.1:19092"
     kafka_controller_port: int = 19093
@@ -54,6 +55,10 @@ class Settings(BaseSettings):
 
     def event_topic(self, aggregate: str) -> str:
         return self.topic(f"events.{aggregate}")
+
+    @property
+    def media_root(self) -> Path:
+        return self.media_dir or self.state_dir / "media"
 
     @property
     def relay_position_topic(self) -> str:

@@ -46,6 +46,15 @@ def test_starting_a_stage_twice_is_a_no_op():
     assert not production.start_stage("script_analysis", ["script"], now=5, deadline_seconds=60)
 
 
+def test_a_stage_without_units_completes_at_once():
+    production = requested()
+    run_stage(production, "script_analysis", ["script"])
+    run_stage(production, "image_generation", ["s1"])
+    run_stage(production, "voice_synthesis", ["l1"])
+    production.start_stage("lip_sync", [], now=0, deadline_seconds=60)
+    assert production.stages["lip_sync"].complete
+
+
 def test_units_must_be_distinct():
     with pytest.raises(Invalid):
         requested().start_stage("script_analysis", ["a", "a"], now=0, deadline_seconds=60)

@@ -1,0 +1,207 @@
+"""The production saga: turns production events and worker results into commands and work.
+
+At-least-once and idempotent: every command it issues is a no-op when repeated (the aggregate
+decides), and every unit it emits carries its content key, so a duplicate costs nothing.
+Work is emitted in reaction to the *events* (StageStarted, UnitRetried), never to a command's
+return value, so a crash between the two loses nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from datetime import UTC, datetime
+from uuid import UUID
+
+from confluent_kafka import KafkaException, Producer
+
+from commands.pipeline import Pipeline
+from domain.production import Production
+from domain.stages import DEFAULT_MAX_ATTEMPTS, FINAL_STAGE
+from domain.storyboard import Storyboard
+from filmstudio.kafka import delivery_error
+from filmstudio.media import LocalMediaStore
+from filmstudio.settings import Settings
+from processors import planning
+from schemas.envelope import Envelope
+from schemas.work import DeadLetter, ProgressTick, UnitResult, WorkUnit
+
+log = logging.getLogger(__name__)
+
+STORYBOARD_FILE = "storyboard.json"
+FILM_MANIFEST = "film.json"
+FINISHED_EVENTS = ("production.Completed", "production.Failed", "production.Cancelled")
+
+
+class ProductionSaga:
+    """Reacts to one message at a time; `running` lists the productions it watches."""
+
+    def __init__(
+        self, settings: Settings, pipeline: Pipeline, media: LocalMediaStore, producer: Producer
+    ) -> None:
+        self.settings = settings
+        self.pipeline = pipeline
+        self.media = media
+        self.producer = producer
+
+    def on_event(self, envelope: Envelope) -> None:
+        production_id, payload = envelope.aggregate.id, envelope.payload
+        kind = envelope.type
+        if kind == "production.Requested":
+            self._start_ready(production_id)
+        elif kind == "production.StageStarted":
+            self._dispatch(production_id, payload["stage"], payload["units"], attempt=1)
+        elif kind == "production.UnitRetried":
+            self._dispatch(production_id, payload["stage"], [payload["unit"]], payload["attempt"])
+            self._tick(
+                production_id, payload["stage"], payload["unit"], "retried", payload["error"]
+            )
+        elif kind == "production.StageCompleted":
+            if payload["stage"] == FINAL_STAGE:
+                self._complete(production_id)
+            else:
+                self._start_ready(production_id)
+        elif kind == "production.UnitFailed":
+            self._dead_letter(production_id, payload)
+        if kind in FINISHED_EVENTS or kind == "production.StageCompleted":
+            self._tick(production_id, payload.get("stage", ""), "", kind.split(".")[1].lower())
+
+    def on_result(self, result: UnitResult) -> None:
+        outcome = self.pipeline.record_result(
+            result.production_id,
+            result.stage,
+            result.unit,
+            result.attempt,
+            result.ok,
+            result.key,
+            result.error,
+            time.time(),
+        )
+        log.info("%s %s/%s: %s", result.production_id, result.stage, result.unit, outcome.what)
+
+    def check_deadlines(self, production_ids: list[UUID]) -> None:
+        now = time.time()
+        for production_id in production_ids:
+            for stage, unit, what in self.pipeline.time_out_overdue(production_id, now):
+                log.warning("%s %s/%s overdue: %s", production_id, stage, unit, what)
+
+    # Stages
+
+    def _start_ready(self, production_id: UUID) -> None:
+        production = self.pipeline.production(production_id)
+        for stage in production.ready_stages():
+            units = self._plan(production, stage)
+            self.pipeline.start_stage(
+                production_id,
+                stage,
+                [u.unit for u in units],
+                time.time(),
+                planning.DEADLINE_SECONDS[stage],
+                DEFAULT_MAX_ATTEMPTS,
+            )
+
+    def _dispatch(self, production_id: UUID, stage: str, units: list[str], attempt: int) -> None:
+        production = self.pipeline.production(production_id)
+        if production.finished:
+            return
+        planned = {u.unit: u for u in self._plan(production, stage)}
+        for unit in units:
+            work = self._work_unit(production_id, stage, planned[unit], attempt)
+            self._send(
+                self.settings.topic(f"work.{stage}"), f"{production_id}:{unit}", work.to_bytes()
+            )
+
+    def _work_unit(
+        self, production_id: UUID, stage: str, planned: planning.PlannedUnit, attempt: int
+    ) -> WorkUnit:
+        return WorkUnit(
+            production_id=production_id,
+            stage=stage,
+            unit=planned.unit,
+            attempt=attempt,
+            backend=planning.BACKEND,
+            key=planned.key(stage),
+            inputs=planned.inputs,
+        )
+
+    def _plan(self, production: Production, stage: str) -> list[planning.PlannedUnit]:
+        context = self._context(production)
+        if stage == "script_analysis":
+            return planning.plan_script(context)
+        artifacts = {
+            name: {unit: progress.artifact for unit, progress in s.units.items()}
+            for name, s in production.stages.items()
+            if s.complete
+        }
+        board = Storyboard.model_validate_json(
+            self.media.path(artifacts["script_analysis"]["script"], STORYBOARD_FILE).read_text()
+        )
+        return planning.plan(stage, context, board, artifacts)
+
+    def _context(self, production: Production) -> planning.Production:
+        project = self.pipeline.project(production.project_id)
+        script_format, text = self.pipeline.script_of(production.project_id, production.revision)
+        options = production.options
+        return planning.Production(
+            script_format=script_format,
+            script_text=text,
+            language=project.language,
+            aspect_ratio=options.get("aspect_ratio") or project.aspect_ratio,
+            languages=options.get("languages") or [],
+            burn_subtitles=bool(options.get("burn_subtitles")),
+            voices=options.get("voices") or {},
+        )
+
+    def _complete(self, production_id: UUID) -> None:
+        production = self.pipeline.production(production_id)
+        film = production.stages[FINAL_STAGE].units["film"].artifact
+        manifest = json.loads(self.media.path(film, FILM_MANIFEST).read_text())
+        artifacts = {
+            "film": film,
+            "storyboard": production.stages["script_analysis"].units["script"].artifact,
+        }
+        artifacts.update(
+            {
+                f"subtitles.{unit}": p.artifact
+                for unit, p in production.stages["subtitles"].units.items()
+            }
+        )
+        self.pipeline.complete(production_id, artifacts, float(manifest["duration_seconds"]))
+
+    def _dead_letter(self, production_id: UUID, payload: dict) -> None:
+        production = self.pipeline.production(production_id)
+        planned = {u.unit: u for u in self._plan(production, payload["stage"])}
+        unit = self._work_unit(
+            production_id, payload["stage"], planned[payload["unit"]], payload["attempt"]
+        )
+        letter = DeadLetter(unit=unit, error=payload["error"], attempts=payload["attempt"])
+        self._send(
+            self.settings.topic(f"work.{payload['stage']}.dlq"),
+            f"{production_id}:{unit.unit}",
+            letter.to_bytes(),
+        )
+
+    # Kafka
+
+    def _tick(
+        self, production_id: UUID, stage: str, unit: str, status: str, detail: str = ""
+    ) -> None:
+        tick = ProgressTick(
+            production_id=production_id,
+            stage=stage,
+            unit=unit,
+            status=status,
+            at=datetime.now(UTC),
+            detail=detail[:200],
+        )
+        self.producer.produce(
+            self.settings.topic("progress"), key=str(production_id), value=tick.to_bytes()
+        )
+        self.producer.poll(0)
+
+    def _send(self, topic: str, key: str, value: bytes) -> None:
+        errors: list[str] = []
+        self.producer.produce(topic, key=key, value=value, on_delivery=delivery_error(errors))
+        if self.producer.flush(30) or errors:
+            raise KafkaException(f"could not deliver to {topic}: {errors or 'timed out'}")
