@@ -77,6 +77,7 @@ def plan(
                     "scene": scene.model_dump(mode="json", exclude={"shots", "lines"}),
                     "shot": shot.model_dump(mode="json"),
                     "characters": [characters[n] for n in shot.characters if n in characters],
+                    "language": board.language,
                     "width": width,
                     "height": height,
                 },
@@ -99,7 +100,7 @@ def plan(
             units.append(
                 PlannedUnit(
                     f"score-{scene.id}",
-                    {"mood": scene.mood, "seconds": scene.estimated_seconds, "seed": scene.id},
+                    {"mood": scene.mood, "seconds": scene.estimated_seconds, "scene": scene.id},
                 )
             )
         return units
@@ -115,6 +116,7 @@ def plan(
                     "shot": shot.model_dump(mode="json"),
                     "characters": [characters[n] for n in shot.characters if n in characters],
                     "voices": [voices[line_id] for line_id in shot.line_ids],
+                    "language": board.language,
                     "width": width,
                     "height": height,
                 },

@@ -1,0 +1,194 @@
+"""The FFmpeg filter graphs of composition, built with ffmpeg-python (no process is run here).
+
+Video, per shot: still -> upscale (2x) to yuv420p with the BT.709 matrix (once) -> `loop` to the
+shot's frame count -> lip-sync clip overlaid at its offset -> `zoompan` (d=1, one output frame per
+input frame) for the Ken Burns move -> `xfade` into the next shot -> subtitles burned by libass.
+The 2x upscale (`oversample`) before zoompan halves its integer-crop jitter; 1 is ~35% faster.
+
+Audio: voices placed by `adelay`, summed (`amix normalize=0`), music looped, faded and ducked
+under the voices by `sidechaincompress`, everything ending in
+`aformat=fltp:48000:stereo` (layout negotiation fails without it after amix).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import ffmpeg
+
+MOVES = ("in", "out", "left", "right", "up")
+RATE = 48000
+VOICE_REF = -20.0  # LUFS the ducking sidechain hears the voices at
+
+
+@dataclass(frozen=True)
+class TimelineShot:
+    image: Path
+    duration: float  # seconds on screen, crossfades included
+    lipsync: Path | None = None  # a clip from lipsync.py, the still's size
+    lipsync_start: float = 0.0  # seconds after the shot starts
+    lipsync_box: tuple[int, int, int, int] | None = None  # lipsync.mouth_box(): all that moves
+    key: str = ""  # what picks the Ken Burns move (the shot id); the image name if empty
+    focus: tuple[float, float] = (0.5, 0.4)  # where zooms aim, as fractions of the frame
+
+
+@dataclass(frozen=True)
+class VoiceClip:
+    audio: Path
+    start: float  # seconds on the film timeline
+
+
+@dataclass(frozen=True)
+class Timeline:
+    shots: list[TimelineShot]
+    width: int
+    height: int
+    fps: int = 30
+    crossfade: float = 0.5
+    voices: list[VoiceClip] = field(default_factory=list)
+    music: Path | None = None
+    music_db: float = -10.0  # music loudness relative to the voices' (LU), before ducking
+    zoom: float = 0.15  # how far Ken Burns moves zoom
+    oversample: int = 2  # stills are upscaled this much before zoompan (less crop jitter)
+
+
+def frames_of(seconds: float, fps: int) -> int:
+    return max(1, round(seconds * fps))
+
+
+def fade_frames(tl: Timeline) -> int:
+    if len(tl.shots) < 2:
+        return 0
+    shortest = min(frames_of(s.duration, tl.fps) for s in tl.shots)
+    return min(frames_of(tl.crossfade, tl.fps), shortest // 2)
+
+
+def shot_starts(tl: Timeline) -> list[float]:
+    """Where each shot starts on the film timeline (seconds): place its voices from these."""
+    starts, at, fade = [], 0, fade_frames(tl)
+    for s in tl.shots:
+        starts.append(at / tl.fps)
+        at += frames_of(s.duration, tl.fps) - fade
+    return starts
+
+
+def film_frames(tl: Timeline) -> int:
+    fade = fade_frames(tl)
+    return sum(frames_of(s.duration, tl.fps) for s in tl.shots) - fade * (len(tl.shots) - 1)
+
+
+def move_of(shot: TimelineShot) -> str:
+    key = shot.key or shot.image.name
+    return MOVES[int(hashlib.sha256(key.encode()).hexdigest(), 16) % len(MOVES)]
+
+
+def _zoompan(stream: ffmpeg.nodes.FilterableStream, shot: TimelineShot, tl: Timeline,
+             n: int) -> ffmpeg.nodes.FilterableStream:  # fmt: skip
+    p, z, (fx, fy) = f"(on/{max(1, n - 1)})", tl.zoom, shot.focus
+    move = move_of(shot)
+    zoom = {"in": f"1+{z}*{p}", "out": f"1+{z}*(1-{p})"}.get(move, f"{1 + z * 0.8}")
+    fx_expr = {"left": f"(1-{p})", "right": p}.get(move, str(fx))
+    fy_expr = f"(1-{p})" if move == "up" else str(fy)
+    return stream.filter(
+        "zoompan",
+        z=zoom,
+        x=f"(iw-iw/zoom)*{fx_expr}",
+        y=f"(ih-ih/zoom)*{fy_expr}",
+        d=1,
+        s=f"{tl.width}x{tl.height}",
+        fps=tl.fps,
+    )
+
+
+def _shot_stream(shot: TimelineShot, tl: Timeline) -> ffmpeg.nodes.FilterableStream:
+    n = frames_of(shot.duration, tl.fps)
+    k = tl.oversample
+    big = (k * tl.width, k * tl.height)
+    v = (
+        ffmpeg.input(str(shot.image))
+        .video.filter("scale", *big, out_color_matrix="bt709", out_range="tv", flags="bicubic")
+        .filter("format", "yuv420p")
+        .filter("loop", loop=n - 1, size=1, start=0)
+        .filter("setpts", f"N/{tl.fps}/TB")
+    )
+    if shot.lipsync is not None:
+        x0, y0, x1, y1 = shot.lipsync_box or (0, 0, tl.width, tl.height)
+        clip = (
+            ffmpeg.input(str(shot.lipsync))
+            .video.filter("setpts", f"PTS-STARTPTS+{shot.lipsync_start:.6f}/TB")
+            .filter("crop", x1 - x0, y1 - y0, x0, y0)
+            .filter("scale", k * (x1 - x0), k * (y1 - y0), flags="bicubic")
+        )
+        v = v.overlay(clip, x=k * x0, y=k * y0, eof_action="pass", format="yuv420")
+    return _zoompan(v, shot, tl, n).filter("trim", end_frame=n).filter("setsar", 1)
+
+
+def video_graph(tl: Timeline, subtitles: Path | None = None,
+                font_style: str = "") -> ffmpeg.nodes.FilterableStream:  # fmt: skip
+    streams = [_shot_stream(s, tl) for s in tl.shots]
+    fade = fade_frames(tl)
+    v, at = streams[0], frames_of(tl.shots[0].duration, tl.fps)
+    for shot, nxt in zip(tl.shots[1:], streams[1:], strict=True):
+        offset = (at - fade) / tl.fps
+        v = ffmpeg.filter(
+            [v, nxt], "xfade", transition="fade", duration=fade / tl.fps, offset=offset
+        )
+        at += frames_of(shot.duration, tl.fps) - fade
+    if subtitles is not None:
+        v = v.filter("subtitles", filename=str(subtitles), charenc="UTF-8", force_style=font_style)
+    return v.filter("format", "yuv420p")
+
+
+def _fmt(stream: ffmpeg.nodes.FilterableStream) -> ffmpeg.nodes.FilterableStream:
+    return stream.filter("aformat", sample_fmts="fltp", sample_rates=RATE, channel_layouts="stereo")
+
+
+def _voices(tl: Timeline, placed: bool) -> list[ffmpeg.nodes.FilterableStream]:
+    out = []
+    for v in tl.voices:
+        a = _fmt(ffmpeg.input(str(v.audio)).audio)
+        out.append(a.filter("adelay", delays=str(round(v.start * 1000)), all=1) if placed else a)
+    return out
+
+
+def voice_bus(tl: Timeline) -> ffmpeg.nodes.FilterableStream:
+    """All the voices back to back (for measuring their loudness); needs at least one."""
+    voices = _voices(tl, placed=False)
+    return voices[0] if len(voices) == 1 else ffmpeg.concat(*voices, v=0, a=1)
+
+
+def audio_graph(tl: Timeline, voice_lufs: float = VOICE_REF,
+                music_lufs: float | None = None) -> ffmpeg.nodes.FilterableStream:  # fmt: skip
+    """The mix, before loudness normalisation: exactly the film's duration.
+
+    `voice_lufs`/`music_lufs` are the measured loudness of the voices and the music file.
+    """
+    dur = film_frames(tl) / tl.fps
+    voices = _voices(tl, placed=True)
+    if not voices:
+        voices = [ffmpeg.input(f"anullsrc=r={RATE}:cl=stereo", f="lavfi", t=dur).audio]
+    bus = voices[0] if len(voices) == 1 else ffmpeg.filter(
+        voices, "amix", inputs=len(voices), normalize=0, duration="longest", dropout_transition=0
+    )  # fmt: skip
+    bus = _fmt(bus).filter("apad", whole_dur=dur).filter("atrim", duration=dur)
+    if tl.music is None:
+        return _fmt(bus).filter("atrim", duration=dur)
+    split = bus.filter_multi_output("asplit")
+    bus, sidechain = split[0], split[1]
+    gain = tl.music_db if music_lufs is None else voice_lufs + tl.music_db - music_lufs
+    music = (
+        _fmt(ffmpeg.input(str(tl.music), stream_loop=-1).audio)
+        .filter("atrim", duration=dur)
+        .filter("volume", f"{min(30.0, max(-60.0, gain)):.2f}dB")
+        .filter("afade", t="in", d=min(1.0, dur / 4))
+        .filter("afade", t="out", st=max(0.0, dur - 2.0), d=min(2.0, dur / 4))
+    )
+    level_sc = min(64.0, max(1 / 64, 10 ** ((VOICE_REF - voice_lufs) / 20)))
+    ducked = ffmpeg.filter(
+        [music, sidechain], "sidechaincompress", threshold=0.03, ratio=4, attack=15,
+        release=350, level_sc=round(level_sc, 4),
+    )  # fmt: skip
+    bus = ffmpeg.filter([bus, _fmt(ducked)], "amix", inputs=2, normalize=0, duration="first")
+    return _fmt(bus).filter("atrim", duration=dur)

@@ -1,0 +1,207 @@
+"""What each stage's worker computes for one unit with the offline backends.
+
+Each function fills an artifact folder from the unit's inputs; upstream artifacts are read from
+the media store by the content keys the saga put in the inputs.
+"""
+
+from __future__ import annotations
+
+import json
+import wave
+import zlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from domain.speech import SpokenLine
+from domain.storyboard import Character, Line, Scene, Shot, Storyboard
+from domain.voices import parse_voice, voice_for
+from filmstudio.media import LocalMediaStore
+from gpu_consumers.offline import composition, frames, lipsync, music, screenplay, subtitles, voices
+from gpu_consumers.offline.composition_graph import Timeline, TimelineShot, VoiceClip
+from gpu_consumers.offline.timeline import CROSSFADE, in_shot, joined, place
+from gpu_consumers.worker import Compute
+from schemas.work import WorkUnit
+
+STORYBOARD = "storyboard.json"
+LINE_AUDIO, LINE_SPEECH = "line.wav", "line.json"
+FRAME = "frame.png"
+LIPSYNC_CLIP, LIPSYNC_META = "lipsync.mp4", "lipsync.json"
+SCORE = "score.wav"
+SRT, VTT = "subtitles.srt", "subtitles.vtt"
+FILM, THUMBNAIL, FILM_MANIFEST = "film.mp4", "thumbnail.jpg", "film.json"
+
+
+def _seed(text: str) -> int:
+    return zlib.crc32(text.encode())
+
+
+def _board(media: LocalMediaStore, key: str) -> Storyboard:
+    return Storyboard.model_validate_json(media.path(key, STORYBOARD).read_text())
+
+
+def _speech(media: LocalMediaStore, key: str) -> SpokenLine:
+    return SpokenLine.model_validate_json(media.path(key, LINE_SPEECH).read_text())
+
+
+def _one_shot(inputs: dict[str, Any]) -> tuple[Storyboard, Scene, Shot]:
+    """The storyboard as far as one shot's frame needs it."""
+    shot = Shot.model_validate(inputs["shot"])
+    scene = Scene.model_validate({**inputs["scene"], "shots": [shot], "lines": []})
+    board = Storyboard(
+        title="",
+        language=inputs["language"],
+        characters=[Character.model_validate(c) for c in inputs["characters"]],
+        scenes=[scene],
+        estimated_seconds=scene.estimated_seconds,
+    )
+    return board, scene, shot
+
+
+def script_analysis(unit: WorkUnit, media: LocalMediaStore, out: Path) -> None:
+    i = unit.inputs
+    board = screenplay.analyse(i["format"], i["text"], i["language"], i["voices"] or None)
+    (out / STORYBOARD).write_text(board.model_dump_json(indent=1))
+
+
+def image_generation(unit: WorkUnit, media: LocalMediaStore, out: Path) -> None:
+    board, scene, shot = _one_shot(unit.inputs)
+    frames.write_frame(board, scene, shot, out / FRAME, unit.inputs["width"], unit.inputs["height"])
+
+
+def voice_synthesis(unit: WorkUnit, media: LocalMediaStore, out: Path) -> None:
+    line = Line.model_validate(unit.inputs["line"])
+    voice = parse_voice(unit.inputs["voice"])
+    if voice.engine == "piper" and line.language != "en":  # the neural voice speaks English
+        voice = voice_for(line.language, voice.variant)
+    if line.kind == "lyric":  # chanted over a drone
+        chant = music.chant([line.text], line.language, out / LINE_AUDIO, seed=_seed(line.id))
+        spoken = SpokenLine(
+            line_id=line.id,
+            voice=voice.id,
+            language=line.language,
+            text=line.text,
+            audio=LINE_AUDIO,
+            duration=round(chant.duration, 4),
+            words=chant.words,
+            phonemes=[],
+        )
+    else:
+        spoken = voices.speak(line.text, line.language, voice.id, out, Path(LINE_AUDIO).stem)
+        spoken = spoken.model_copy(update={"line_id": line.id})
+    (out / LINE_SPEECH).write_text(spoken.model_dump_json())
+
+
+def music_score(unit: WorkUnit, media: LocalMediaStore, out: Path) -> None:
+    i = unit.inputs
+    music.score(i["mood"], float(i["seconds"]), out / SCORE, seed=_seed(i["scene"]))
+
+
+def lip_sync(unit: WorkUnit, media: LocalMediaStore, out: Path) -> None:
+    board, scene, shot = _one_shot(unit.inputs)
+    width, height = unit.inputs["width"], unit.inputs["height"]
+    lines = in_shot([_speech(media, key) for key in unit.inputs["voices"]])
+    speech = joined(shot.id, lines)
+    mouth = frames.mouths(board, scene, shot, width, height)[shot.speaker or ""]
+    frame = media.path(unit.inputs["frame"], FRAME)
+    lipsync.render_lipsync(frame, mouth, speech, out / LIPSYNC_CLIP)
+    meta = {"start": lines[0][0], "box": list(lipsync.mouth_box(mouth, width, height))}
+    (out / LIPSYNC_META).write_text(json.dumps(meta))
+
+
+def _placement_inputs(unit: WorkUnit, media: LocalMediaStore) -> tuple[Storyboard, dict]:
+    board = _board(media, unit.inputs["storyboard"])
+    voice_keys: dict[str, str] = (
+        unit.inputs.get("voices") or unit.inputs["stages"]["voice_synthesis"]
+    )
+    return board, {line_id: _speech(media, key) for line_id, key in voice_keys.items()}
+
+
+def subtitles_unit(unit: WorkUnit, media: LocalMediaStore, out: Path) -> None:
+    board, speech = _placement_inputs(unit, media)
+    if unit.inputs["language"] != board.language:
+        raise ValueError(
+            f"subtitles in {unit.inputs['language']} need translation (final quality only)"
+        )
+    subtitles.write_subtitles(place(board, speech).lines, out / SRT, out / VTT)
+
+
+def composition_unit(unit: WorkUnit, media: LocalMediaStore, out: Path) -> None:
+    board, speech = _placement_inputs(unit, media)
+    stages: dict[str, dict[str, str]] = unit.inputs["stages"]
+    placement = place(board, speech)
+    shots = []
+    for placed in placement.shots:
+        clip_key = stages["lip_sync"].get(placed.shot.id)
+        extra: dict[str, Any] = {}
+        if clip_key:
+            meta = json.loads(media.path(clip_key, LIPSYNC_META).read_text())
+            extra = {
+                "lipsync": media.path(clip_key, LIPSYNC_CLIP),
+                "lipsync_start": meta["start"],
+                "lipsync_box": tuple(meta["box"]),
+            }
+        image = media.path(stages["image_generation"][placed.shot.id], FRAME)
+        shots.append(TimelineShot(image, placed.duration, key=placed.shot.id, **extra))
+    clips = [
+        VoiceClip(media.path(stages["voice_synthesis"][line.line_id], LINE_AUDIO), start)
+        for start, line in placement.lines
+    ]
+    score = _music_track(media, stages["music"], placement.scene_spans(), out / "music.wav")
+    timeline = Timeline(
+        shots, unit.inputs["width"], unit.inputs["height"], crossfade=CROSSFADE, voices=clips,
+        music=score,
+    )  # fmt: skip
+    srt_key = stages["subtitles"].get(unit.inputs["subtitle_language"])
+    srt = media.path(srt_key, SRT) if srt_key else None
+    mode = "burn" if unit.inputs["burn_subtitles"] else "track"
+    composition.compose(
+        timeline, out / FILM, subtitles=srt, subtitle_mode=mode, thumbnail=out / THUMBNAIL
+    )
+    (out / "music.wav").unlink()
+    manifest = {"duration_seconds": placement.duration, "shots": len(shots), "lines": len(clips)}
+    (out / FILM_MANIFEST).write_text(json.dumps(manifest))
+
+
+def _music_track(
+    media: LocalMediaStore,
+    scores: dict[str, str],
+    spans: dict[str, tuple[float, float]],
+    path: Path,
+) -> Path | None:
+    """Each scene's score laid at the scene's place on the timeline, faded at the joins."""
+    if not scores:
+        return None
+    rate = voices.SAMPLE_RATE
+    total = max(end for _, end in spans.values())
+    track = np.zeros((int(total * rate) + 1, 2), dtype=np.float32)
+    fade = int(CROSSFADE * rate)
+    for scene_id, (start, end) in spans.items():
+        key = scores.get(f"score-{scene_id}")
+        if key is None:
+            continue
+        with wave.open(str(media.path(key, SCORE)), "rb") as wav:
+            raw = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")
+            audio = raw.reshape(-1, wav.getnchannels()).astype(np.float32) / 32767
+        if audio.shape[1] == 1:
+            audio = np.repeat(audio, 2, axis=1)
+        length = min(len(audio), int((end - start) * rate))
+        piece = audio[:length].copy()
+        ramp = np.linspace(0, 1, min(fade, length), dtype=np.float32)[:, None]
+        piece[: len(ramp)] *= ramp
+        piece[length - len(ramp) :] *= ramp[::-1]
+        at = int(start * rate)
+        track[at : at + length] += piece[: len(track) - at]
+    return voices.write_wav(path, np.clip(track, -1, 1))
+
+
+COMPUTE: dict[str, Compute] = {
+    "script_analysis": script_analysis,
+    "image_generation": image_generation,
+    "voice_synthesis": voice_synthesis,
+    "music": music_score,
+    "lip_sync": lip_sync,
+    "subtitles": subtitles_unit,
+    "composition": composition_unit,
+}
