@@ -25,7 +25,7 @@ class PhonemeTiming(Timed):
 
 
 class SpokenLine(BaseModel):
-    """One line's speech: `audio` names the WAV (48 kHz mono) beside this description."""
+    """One line's speech; `audio` names its WAV (48 kHz; speech mono, chant stereo) alongside."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 

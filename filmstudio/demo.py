@@ -15,32 +15,10 @@ import click
 import httpx
 from confluent_kafka import Consumer
 
+from filmstudio.apiclient import api_url, local_creator, token
 from filmstudio.settings import AGGREGATE_TOPICS, PROJECT_ROOT, Settings, get_settings
 
 EXAMPLE = PROJECT_ROOT / "examples" / "the-lamp.fountain"
-DEMO_PASSWORD_FILE = "demo_password"
-
-
-def _token(client: httpx.Client, email: str, password: str) -> dict[str, str]:
-    response = client.post("/v1/auth/token", data={"username": email, "password": password})
-    response.raise_for_status()
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
-
-
-def _creator(client: httpx.Client, settings: Settings) -> tuple[str, dict[str, str]]:
-    """The demo creator: registered once, reused on later runs."""
-    email = "demo-creator@filmstudio.example.com"
-    password = settings.secret(DEMO_PASSWORD_FILE)
-    response = client.post(
-        "/v1/auth/register",
-        json={"email": email, "password": password, "display_name": "Demo Creator"},
-    )
-    if response.status_code not in (201, 409):
-        response.raise_for_status()
-    headers = _token(client, email, password)
-    me = client.get("/v1/me", headers=headers)
-    me.raise_for_status()
-    return me.json()["user_id"], headers
 
 
 def _event_consumer(settings: Settings) -> Consumer:
@@ -87,11 +65,11 @@ def _show_events(consumer: Consumer, correlation_ids: set[str], expected: int) -
 def demo(script_path: Path) -> None:
     """Create a project from an example script and request its production on the running stack."""
     settings = get_settings()
-    base_url = f"http://{settings.api_host}:{settings.api_port}"
+    base_url = api_url(settings)
     consumer = _event_consumer(settings)
     with httpx.Client(base_url=base_url, timeout=30) as client:
-        user_id, headers = _creator(client, settings)
-        admin = _token(client, settings.admin_email, settings.secret("admin_password"))
+        user_id, headers = local_creator(client, settings)
+        admin = token(client, settings.admin_email, settings.secret("admin_password"))
         correlations = [str(uuid.uuid4()) for _ in range(4)]
 
         def call(method: str, path: str, correlation: str, **kwargs: object) -> dict:

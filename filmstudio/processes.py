@@ -14,6 +14,8 @@ def studio_processes(settings: Settings) -> list[ProcessSpec]:
     return [
         ProcessSpec("relay", [*cli, "relay"]),
         ProcessSpec("projections", [*cli, "projections"]),
+        ProcessSpec("saga", [*cli, "saga"]),
+        ProcessSpec("workers", [*cli, "workers"]),
         ProcessSpec(
             "api",
             [

@@ -85,7 +85,7 @@ def voice_synthesis(unit: WorkUnit, media: LocalMediaStore, out: Path) -> None:
             audio=LINE_AUDIO,
             duration=round(chant.duration, 4),
             words=chant.words,
-            phonemes=[],
+            phonemes=chant.phonemes,
         )
     else:
         spoken = voices.speak(line.text, line.language, voice.id, out, Path(LINE_AUDIO).stem)

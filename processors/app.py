@@ -13,7 +13,6 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
-from uuid import UUID
 
 import faust
 import psycopg
@@ -23,16 +22,17 @@ from eventsourcing.persistence import OperationalError
 from commands.application import EventStore
 from commands.pipeline import Pipeline
 from domain.errors import DomainError
+from filmstudio.db import connection_pool
 from filmstudio.kafka import producer
 from filmstudio.media import LocalMediaStore
 from filmstudio.settings import Settings
-from processors.saga import FINISHED_EVENTS, ProductionSaga
+from processors.saga import ACTIVE_SQL, ProductionSaga
 from schemas.envelope import Envelope
 from schemas.work import UnitResult
 
 log = logging.getLogger(__name__)
 
-DEADLINE_CHECK_SECONDS = 5.0
+RECONCILE_SECONDS = 5.0
 ATTEMPTS = 5
 TRANSIENT = (psycopg.OperationalError, OperationalError, KafkaException, OSError)
 
@@ -57,8 +57,8 @@ def create_app(settings: Settings) -> faust.App:
         LocalMediaStore(settings.media_root),
         producer(settings),
     )
+    pool = connection_pool(settings, max_size=2, name="saga")
     one_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="saga")
-    running = app.Table("running", default=bool, partitions=settings.topic_partitions)
     events = app.topic(settings.event_topic("production"))
     results = app.topic(settings.topic("work.results"))
 
@@ -73,31 +73,37 @@ def create_app(settings: Settings) -> faust.App:
                 log.info("saga skipped a message: %s", refused)
                 return
             except TRANSIENT:
-                if attempt == ATTEMPTS:
-                    raise
-                log.exception("saga step failed (attempt %d); retrying", attempt)
-                await asyncio.sleep(attempt)
+                if attempt < ATTEMPTS:
+                    log.exception("saga step failed (attempt %d); retrying", attempt)
+                    await asyncio.sleep(attempt)
+                    continue
+                log.exception("saga step failed %d times; reconciliation will repair", attempt)
+            except Exception:  # never let one message kill the agent: reconciliation repairs
+                log.exception("saga step failed; reconciliation will repair")
+                return
 
     @app.agent(events)
     async def on_production_events(stream: AsyncIterator[bytes]) -> None:
         async for value in stream:
-            envelope = Envelope.from_bytes(value)
-            production_id = str(envelope.aggregate.id)
-            if envelope.type == "production.Requested":
-                running[production_id] = True
-            elif envelope.type in FINISHED_EVENTS:
-                running[production_id] = False
-            await call(saga.on_event, envelope)
+            await call(saga.on_event, Envelope.from_bytes(value))
 
     @app.agent(results)
     async def on_results(stream: AsyncIterator[bytes]) -> None:
         async for value in stream:
             await call(saga.on_result, UnitResult.model_validate_json(value))
 
-    @app.timer(interval=DEADLINE_CHECK_SECONDS)
-    async def deadlines() -> None:
-        watched = [UUID(key) for key, active in running.items() if active]
-        if watched:
-            await call(saga.check_deadlines, watched)
+    def reconcile_all() -> None:
+        with pool.connection() as conn:
+            active = [row[0] for row in conn.execute(ACTIVE_SQL).fetchall()]
+        for production_id in active:
+            try:
+                saga.reconcile(production_id)
+            except DomainError as refused:
+                log.info("reconciling %s: %s", production_id, refused)
+
+    @app.timer(interval=RECONCILE_SECONDS)
+    async def reconcile() -> None:
+        """Every active production, looked up in the read model, is reconciled."""
+        await call(reconcile_all)
 
     return app

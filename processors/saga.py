@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 STORYBOARD_FILE = "storyboard.json"
 FILM_MANIFEST = "film.json"
 FINISHED_EVENTS = ("production.Completed", "production.Failed", "production.Cancelled")
+ACTIVE_SQL = "SELECT production_id FROM rm_productions WHERE status IN ('requested', 'running')"
 
 
 class ProductionSaga:
@@ -80,11 +81,19 @@ class ProductionSaga:
         )
         log.info("%s %s/%s: %s", result.production_id, result.stage, result.unit, outcome.what)
 
-    def check_deadlines(self, production_ids: list[UUID]) -> None:
-        now = time.time()
-        for production_id in production_ids:
-            for stage, unit, what in self.pipeline.time_out_overdue(production_id, now):
-                log.warning("%s %s/%s overdue: %s", production_id, stage, unit, what)
+    def reconcile(self, production_id: UUID) -> None:
+        """Repair what a lost message would have done: start ready stages, finish a composed
+        film, and fail (so retry) overdue units. Safe to run any time: every step is idempotent."""
+        production = self.pipeline.production(production_id)
+        if production.finished:
+            return
+        final = production.stages.get(FINAL_STAGE)
+        if final is not None and final.complete:
+            self._complete(production_id)
+            return
+        self._start_ready(production_id)
+        for stage, unit, what in self.pipeline.time_out_overdue(production_id, time.time()):
+            log.warning("%s %s/%s overdue: %s", production_id, stage, unit, what)
 
     # Stages
 

@@ -17,7 +17,7 @@ from typing import Protocol
 
 import numpy as np
 
-from domain.speech import WordTiming
+from domain.speech import PhonemeTiming, WordTiming
 from domain.storyboard import Mood
 from domain.voices import ESPEAK_VOICE
 from gpu_consumers.offline.voices import SAMPLE_RATE, write_wav
@@ -177,6 +177,7 @@ class Chant:
     duration: float
     words: list[WordTiming]  # seconds from the start of `audio`
     lines: list[tuple[float, float]]  # each lyric's start and end
+    phonemes: list[PhonemeTiming]  # IPA, for a chanting face's lip sync
 
 
 def chant(
@@ -207,12 +208,16 @@ def chant(
     n = round(total * SAMPLE_RATE)
     vocal = np.zeros(n)
     words: list[WordTiming] = []
+    phonemes: list[PhonemeTiming] = []
     spans: list[tuple[float, float]] = []
     at = lead
     for speech in spoken:
         start = round(at * SAMPLE_RATE)
         vocal[start : start + len(speech.samples)] += speech.samples
         words += [WordTiming(start=w.start + at, end=w.end + at, text=w.text) for w in speech.words]
+        phonemes += [
+            p.model_copy(update={"start": p.start + at, "end": p.end + at}) for p in speech.phonemes
+        ]
         spans.append((at, at + speech.duration))
         at += speech.duration + gap
     for delay, gain in ((0.11, 0.3), (0.23, 0.18), (0.37, 0.1)):  # a stone courtyard's echo
@@ -223,7 +228,7 @@ def chant(
     mix = 0.3 * drone / np.max(np.abs(drone)) + 0.6 * (vocal / np.max(np.abs(vocal)))[:, None]
     audio = _normalise(_fade(mix, 1.5, 2.0), peak=min(PEAK, float(np.max(np.abs(mix)))))
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    return Chant(write_wav(out_path, audio), n / SAMPLE_RATE, words, spans)
+    return Chant(write_wav(out_path, audio), n / SAMPLE_RATE, words, spans, phonemes)
 
 
 def _tanpura(sa: float, n: int, rng: np.random.Generator) -> np.ndarray:
