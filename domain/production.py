@@ -17,6 +17,7 @@ from domain.stages import (
     StageProgress,
     UnitProgress,
 )
+from domain.voices import parse_voice
 
 MAX_VOICE_NAME = 64
 Quality = Literal["draft", "final"]
@@ -50,6 +51,8 @@ class ProductionOptions(BaseModel):
     def _short_voice_names(cls, value: dict[str, str]) -> dict[str, str]:
         if any(len(k) > MAX_VOICE_NAME or len(v) > MAX_VOICE_NAME for k, v in value.items()):
             raise ValueError(f"character and voice names have at most {MAX_VOICE_NAME} characters")
+        for voice in value.values():
+            parse_voice(voice)  # says what is wrong with a malformed one
         return value
 
 

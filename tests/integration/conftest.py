@@ -28,6 +28,7 @@ def studio_env(settings: Settings) -> dict[str, str]:
         "FILMSTUDIO_TOPIC_PREFIX": settings.topic_prefix,
         "FILMSTUDIO_PG_DATABASE": settings.pg_database,
         "FILMSTUDIO_API_PORT": str(settings.api_port),
+        "FILMSTUDIO_MEDIA_DIR": str(settings.media_root),  # the tests write artifacts there too
         "PYTHONUNBUFFERED": "1",
     }
 
@@ -79,32 +80,21 @@ def studio_settings(isolated_settings: Callable[[], Settings]) -> Settings:
     return isolated_settings().model_copy(update={"api_port": free_port()})
 
 
-@pytest.fixture(scope="session")
-def studio(studio_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """API, relay and projections running against their own topics and database;
-    yields the API's base URL."""
-    settings = studio_settings
-    logs = tmp_path_factory.mktemp("studio-logs")
+def start_studio(settings: Settings, logs: Path, *extra: str) -> tuple[str, list[Process]]:
+    """API, relay, projections and the `extra` CLI processes (e.g. saga, workers) on their own
+    topics and database; returns the API's base URL and the processes (started)."""
     api = Process(
         "api",
         [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "api.app:create_app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(settings.api_port),
-            "--workers",
-            "1",
+            sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app",
+            "--host", "127.0.0.1", "--port", str(settings.api_port), "--workers", "1",
         ],
         settings,
         logs,
-    ).start()
-    processes = [api, cli_process("relay", settings, logs).start()]
-    processes.append(cli_process("projections", settings, logs).start())
+    ).start()  # fmt: skip
+    processes = [api] + [
+        cli_process(n, settings, logs).start() for n in ("relay", "projections", *extra)
+    ]
     base_url = f"http://127.0.0.1:{settings.api_port}"
     deadline = time.monotonic() + 60
     while True:
@@ -116,6 +106,13 @@ def studio(studio_settings: Settings, tmp_path_factory: pytest.TempPathFactory) 
         if api.popen.poll() is not None or time.monotonic() > deadline:
             pytest.fail(f"the API did not start:\n{api.log.read_text()[-3000:]}")
         time.sleep(0.2)
+    return base_url, processes
+
+
+@pytest.fixture(scope="session")
+def studio(studio_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """API, relay and projections (no saga: tests drive productions by hand); yields the URL."""
+    base_url, processes = start_studio(studio_settings, tmp_path_factory.mktemp("studio-logs"))
     yield base_url
     for process in reversed(processes):
         process.stop()

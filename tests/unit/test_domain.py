@@ -143,3 +143,9 @@ def test_erased_user_cannot_change_profile():
     user.erase()
     with pytest.raises(Conflict):
         user.change_profile("new")
+
+
+def test_malformed_voice_choices_are_rejected_up_front():
+    with pytest.raises(ValueError, match="piper:joe/2"):
+        ProductionOptions(voices={"MEERA": "robot"})
+    assert ProductionOptions(voices={"MEERA": "espeak:hi/3"}).voices == {"MEERA": "espeak:hi/3"}
