@@ -99,14 +99,20 @@ def normalise(mix: Path, out_wav: Path, work: Path, attempts: int = 4) -> Loudne
     return got
 
 
-def _font_style(tl: Timeline) -> str:
-    # libass scales an SRT's 288-line script to the frame: size so 42 characters fit the width.
+def _burnable(srt: Path, work: Path, tl: Timeline) -> Path:
+    """The SRT as ASS in our style: Noto Sans sized so 42 characters fit the frame."""
+    ass = work / "subtitles.ass"
+    run_ffmpeg(ffmpeg.input(str(srt), sub_charenc="UTF-8").output(str(ass)))
+    # libass scales the 288-line script to the frame
     px = min(tl.height * 0.06, tl.width * 0.92 / (42 * 0.55))
     size = max(6, round(px * 288 / tl.height))
-    return (
-        f"FontName=Noto Sans,FontSize={size},PrimaryColour=&H00FFFFFF,OutlineColour=&H80000000,"
-        "BorderStyle=1,Outline=1.2,Shadow=0.6,MarginV=14"
+    style = (
+        f"Style: Default,Noto Sans,{size},&H00FFFFFF,&H00FFFFFF,&H80000000,&H80000000,"
+        "0,0,0,0,100,100,0,0,1,1.2,0.6,2,10,10,14,1"
     )
+    text = re.sub(r"^Style: Default,.*$", style, ass.read_text(), count=1, flags=re.MULTILINE)
+    ass.write_text(text)
+    return ass
 
 
 def compose(
@@ -128,8 +134,8 @@ def compose(
         music = measure(tl.music).integrated if tl.music else None
         run_ffmpeg(audio_graph(tl, voice, music).output(str(mix), acodec="pcm_f32le"))
         normalise(mix, final, work)
-        burn = subtitles if subtitle_mode in ("burn", "both") else None
-        video = video_graph(tl, burn, _font_style(tl))
+        burn = subtitles is not None and subtitle_mode in ("burn", "both")
+        video = video_graph(tl, _burnable(subtitles, work, tl) if burn else None)
         inputs = [video, ffmpeg.input(str(final)).audio]
         extra: dict[str, object] = {}
         if subtitles is not None and subtitle_mode in ("track", "both"):

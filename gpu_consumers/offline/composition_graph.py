@@ -125,8 +125,9 @@ def _shot_stream(shot: TimelineShot, tl: Timeline) -> ffmpeg.nodes.FilterableStr
     return _zoompan(v, shot, tl, n).filter("trim", end_frame=n).filter("setsar", 1)
 
 
-def video_graph(tl: Timeline, subtitles: Path | None = None,
-                font_style: str = "") -> ffmpeg.nodes.FilterableStream:  # fmt: skip
+def video_graph(tl: Timeline, ass: Path | None = None) -> ffmpeg.nodes.FilterableStream:
+    """The shots joined by crossfades; `ass` subtitles burned with libass's complex shaper
+    (the `subtitles` filter's simple shaper misplaces Devanagari vowel signs)."""
     streams = [_shot_stream(s, tl) for s in tl.shots]
     fade = fade_frames(tl)
     v, at = streams[0], frames_of(tl.shots[0].duration, tl.fps)
@@ -136,8 +137,8 @@ def video_graph(tl: Timeline, subtitles: Path | None = None,
             [v, nxt], "xfade", transition="fade", duration=fade / tl.fps, offset=offset
         )
         at += frames_of(shot.duration, tl.fps) - fade
-    if subtitles is not None:
-        v = v.filter("subtitles", filename=str(subtitles), charenc="UTF-8", force_style=font_style)
+    if ass is not None:
+        v = v.filter("ass", filename=str(ass), shaping="complex")
     return v.filter("format", "yuv420p")
 
 
