@@ -47,6 +47,10 @@ test: stack lint
 demo: bootstrap
 	$(FILMSTUDIO) up
 	$(FILMSTUDIO) demo
+	$(FILMSTUDIO) render examples/the-lamp.fountain -o out/the-lamp.mp4
+	$(FILMSTUDIO) render examples/the-lamp-sloka.fountain --language hi --burn-subtitles \
+		-o out/the-lamp-sloka.mp4
+	@echo "films: out/the-lamp.mp4 and out/the-lamp-sloka.mp4 (subtitles beside them)"
 
 down:
 	@if [ -x $(FILMSTUDIO) ]; then $(FILMSTUDIO) down; else echo "nothing to stop"; fi

@@ -18,7 +18,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from api import admin, routes
+from api import admin, live, media_routes, routes
 from api.auth import Tokens
 from api.deps import Services
 from api.idempotency import SCHEMA as IDEMPOTENCY_SCHEMA
@@ -94,6 +94,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.include_router(routes.router)
+    app.include_router(live.router)
+    app.include_router(media_routes.router)
     app.include_router(admin.router)
 
     @app.middleware("http")

@@ -115,6 +115,37 @@ class CancelProduction(Body):
     reason: str = Field(default="cancelled by the creator", max_length=500)
 
 
+StageStatus = Literal["pending", "running", "completed", "failed"]
+
+
+class UnitOut(BaseModel):
+    unit: str
+    attempt: int
+    status: str = Field(description="running, completed or failed")
+    error: str = Field(description="the last attempt's error (kept after a successful retry)")
+
+
+class StageOut(BaseModel):
+    stage: str
+    status: StageStatus
+    done: int = Field(description="units completed")
+    total: int = Field(description="units dispatched (0 while the stage is pending)")
+    units: list[UnitOut]
+
+
+class SubtitleLinks(BaseModel):
+    vtt: str
+    srt: str
+
+
+class ProductionLinks(BaseModel):
+    """Where a completed production's media are served."""
+
+    film: str
+    thumbnail: str
+    subtitles: dict[str, SubtitleLinks] = Field(description="per language")
+
+
 class ProductionOut(BaseModel):
     production_id: UUID
     project_id: UUID
@@ -126,6 +157,16 @@ class ProductionOut(BaseModel):
     cancel_reason: str
     requested_at: datetime
     updated_at: datetime
+    failure: str = ""
+    duration_seconds: float | None = None
+    progress: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="units done / units planned; a stage not started yet counts as one pending",
+    )
+    stages: list[StageOut] = Field(default_factory=list, description="in stage graph order")
+    links: ProductionLinks | None = Field(default=None, description="once completed")
 
 
 class LedgerEntry(BaseModel):

@@ -57,8 +57,21 @@ class ReadModels:
     def production(self, owner_id: UUID, production_id: UUID) -> dict[str, Any] | None:
         return self._one(
             "SELECT production_id, project_id, revision, options, credits, estimated_seconds, "
-            "status, cancel_reason, requested_at, updated_at FROM rm_productions "
-            "WHERE owner_id = %s AND production_id = %s",
+            "status, cancel_reason, failure, artifacts, duration_seconds, requested_at, "
+            "updated_at FROM rm_productions WHERE owner_id = %s AND production_id = %s",
+            (owner_id, production_id),
+        )
+
+    def production_detail(self, owner_id: UUID, production_id: UUID) -> dict[str, Any] | None:
+        """A production with its dispatched units (`units`), read in one consistent statement."""
+        return self._one(
+            "SELECT p.production_id, p.project_id, p.revision, p.options, p.credits, "
+            "p.estimated_seconds, p.status, p.cancel_reason, p.failure, p.artifacts, "
+            "p.duration_seconds, p.requested_at, p.updated_at, "
+            "COALESCE((SELECT json_agg(json_build_object('stage', u.stage, 'unit', u.unit, "
+            "'attempt', u.attempt, 'status', u.status, 'error', u.error)) "
+            "FROM rm_production_units u WHERE u.production_id = p.production_id), '[]') AS units "
+            "FROM rm_productions p WHERE p.owner_id = %s AND p.production_id = %s",
             (owner_id, production_id),
         )
 

@@ -12,6 +12,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 
 from api import models
 from api.deps import Caller, Consistent, IdempotencyKey, Svc, once
+from api.production_view import production_view
 from domain.estimate import estimate
 from domain.production import ProductionOptions, Quality
 
@@ -184,7 +185,9 @@ def request_production(
     tags=["productions"],
 )
 def get_production(production_id: UUID, caller: Caller, svc: Svc) -> dict[str, Any]:
-    return _found(svc.reads.production(caller.user_id, production_id), "production")
+    """The production with its stages and units, overall progress, and media links once done."""
+    row = _found(svc.reads.production_detail(caller.user_id, production_id), "production")
+    return production_view(row)
 
 
 @router.post(

@@ -115,11 +115,12 @@ def kafka_tool(tool: str, args: tuple[str, ...]) -> None:
 # --- Commands from other modules (each a standalone click command that does not import this one)
 from commands.relay_cli import relay  # noqa: E402
 from filmstudio.demo import demo  # noqa: E402
+from filmstudio.render import render  # noqa: E402
 from gpu_consumers.cli import workers  # noqa: E402
 from processors.cli import saga  # noqa: E402
 from projections.cli import projections, replay  # noqa: E402
 
-for _command in (relay, projections, replay, saga, workers, demo):
+for _command in (relay, projections, replay, saga, workers, render, demo):
     main.add_command(_command)
 
 

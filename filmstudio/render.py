@@ -28,6 +28,7 @@ RECONNECT_SECONDS = 2.0
 MAX_RECONNECTS = 30
 STREAM_TIMEOUT = httpx.Timeout(30.0, read=90.0)  # heartbeats come every 15 s
 DOWNLOAD_CHUNK = 256 * 1024
+READ_RETRY_SECONDS = 30.0
 
 
 def script_format(path: Path) -> str:
@@ -173,6 +174,16 @@ def download(client: httpx.Client, headers: dict[str, str], path: str, target: P
     return target.stat().st_size
 
 
+def read(client: httpx.Client, path: str, **kwargs: Any) -> dict[str, Any]:
+    """A query, retried while the read model catches up (503 with Retry-After)."""
+    deadline = time.monotonic() + READ_RETRY_SECONDS
+    while True:
+        response = client.get(path, **kwargs)
+        if response.status_code != 503 or time.monotonic() > deadline:
+            return checked(response)
+        time.sleep(float(response.headers.get("Retry-After", "1")))
+
+
 def _ensure_credits(
     client: httpx.Client,
     settings: Settings,
@@ -184,14 +195,13 @@ def _ensure_credits(
 ) -> None:
     """Grant the local creator what the estimate needs beyond the balance, as the admin."""
     seen = {"min_position": position}  # read the script just uploaded
-    needed = checked(
-        client.get(
-            f"/v1/projects/{project_id}/estimate",
-            headers=headers,
-            params={"quality": quality, **seen},
-        )
+    needed = read(
+        client,
+        f"/v1/projects/{project_id}/estimate",
+        headers=headers,
+        params={"quality": quality, **seen},
     )["credits"]
-    balance = checked(client.get("/v1/credits", headers=headers, params=seen))["balance"]
+    balance = read(client, "/v1/credits", headers=headers, params=seen)["balance"]
     if balance < needed:
         grant_credits(client, settings, user_id, needed - balance, "filmstudio render")
         click.echo(f"granted {needed - balance} credits to the local creator")

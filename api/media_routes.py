@@ -1,0 +1,224 @@
+"""A completed production's media: the film (with HTTP Range), its subtitles and thumbnail.
+
+Files come from the media store under the artifact keys of the caller's production in the read
+model; nothing from the request's path is used to build a file path.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Header, HTTPException, Request
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+
+from api.deps import Caller, Services, Svc
+from api.production_view import SUBTITLES_PREFIX, subtitle_languages
+from commands.handlers import Identity
+from filmstudio.media import LocalMediaStore
+
+router = APIRouter(prefix="/v1", tags=["media"])
+
+FILM_FILE = "film.mp4"
+THUMBNAIL_FILE = "thumbnail.jpg"
+SUBTITLE_TYPES = {"vtt": "text/vtt; charset=utf-8", "srt": "application/x-subrip; charset=utf-8"}
+CHUNK_BYTES = 256 * 1024
+CACHE_CONTROL = "private, max-age=86400"
+_RANGE_SPEC = re.compile(r"^\s*(\d*)\s*-\s*(\d*)\s*$")
+
+
+@dataclass(frozen=True)
+class ByteRange:
+    """An inclusive byte range of a file."""
+
+    start: int
+    end: int
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start + 1
+
+    def content_range(self, size: int) -> str:
+        return f"bytes {self.start}-{self.end}/{size}"
+
+
+class RangeNotSatisfiable(Exception):
+    """No byte of the requested range lies within the file."""
+
+
+def parse_range(header: str | None, size: int) -> ByteRange | None:
+    """The single byte range a `Range` header asks for, clamped to a file of `size` bytes.
+
+    None means "send the whole file": no header, another unit than bytes, a malformed header, or
+    several ranges (a server may ignore a Range header). Raises `RangeNotSatisfiable` when the
+    range starts past the end (or is an empty suffix).
+    """
+    if not header:
+        return None
+    unit, _, specs = header.partition("=")
+    if unit.strip().lower() != "bytes" or "," in specs:
+        return None
+    match = _RANGE_SPEC.match(specs)
+    if match is None:
+        return None
+    first, last = match.groups()
+    if not first:
+        if not last:
+            return None
+        suffix = int(last)
+        if suffix == 0 or size == 0:
+            raise RangeNotSatisfiable
+        return ByteRange(max(size - suffix, 0), size - 1)
+    start = int(first)
+    end = int(last) if last else size - 1
+    if last and end < start:
+        return None
+    if start >= size:
+        raise RangeNotSatisfiable
+    return ByteRange(start, min(end, size - 1))
+
+
+def read_chunks(path: Path, start: int, length: int) -> Iterator[bytes]:
+    """The bytes of `path` from `start`, `length` of them, in chunks."""
+    with path.open("rb") as handle:
+        handle.seek(start)
+        left = length
+        while left > 0:
+            chunk = handle.read(min(CHUNK_BYTES, left))
+            if not chunk:
+                return
+            left -= len(chunk)
+            yield chunk
+
+
+@lru_cache(maxsize=4)
+def _store(root: Path) -> LocalMediaStore:
+    return LocalMediaStore(root)
+
+
+def _artifacts(svc: Services, user_id: UUID, production_id: UUID) -> dict[str, str]:
+    """The artifact keys of the caller's completed production; 404 or 409 otherwise."""
+    row = svc.reads.production(user_id, production_id)
+    if row is None:
+        raise HTTPException(404, "no such production")
+    if row["status"] != "completed":
+        raise HTTPException(409, f"not rendered yet: the production is {row['status']}")
+    return row["artifacts"] or {}
+
+
+def _file(svc: Services, artifacts: dict[str, str], artifact: str, name: str) -> Path:
+    key = artifacts.get(artifact)
+    if key is None:
+        raise HTTPException(404, f"this production has no {artifact}")
+    try:
+        return _store(svc.settings.media_root).path(key, name)
+    except (ValueError, OSError):
+        raise HTTPException(
+            404, f"the {artifact}'s {name} is missing from the media store"
+        ) from None
+
+
+FILM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"video/mp4": {}}, "description": "the whole film"},
+    206: {"content": {"video/mp4": {}}, "description": "the requested byte range"},
+    404: {"description": "no such production (or not yours), or the film is missing"},
+    409: {"description": "not rendered yet"},
+    416: {"description": "the range starts past the end of the film"},
+}
+
+
+@router.head(
+    "/productions/{production_id}/film",
+    operation_id="film_head",
+    response_class=Response,
+    responses=FILM_RESPONSES,
+)
+@router.get("/productions/{production_id}/film", response_class=Response, responses=FILM_RESPONSES)
+def film(
+    production_id: UUID,
+    request: Request,
+    caller: Caller,
+    svc: Svc,
+    range_header: Annotated[str | None, Header(alias="Range")] = None,
+    if_range: Annotated[str | None, Header(alias="If-Range")] = None,
+) -> Response:
+    """The film as H.264/AAC MP4; supports a single `Range: bytes=...` (206 partial content)."""
+    artifacts = _artifacts(svc, caller.user_id, production_id)
+    path = _file(svc, artifacts, "film", FILM_FILE)
+    size = path.stat().st_size
+    etag = f'"{artifacts["film"]}"'
+    headers = {"Accept-Ranges": "bytes", "ETag": etag, "Cache-Control": CACHE_CONTROL}
+    try:
+        wanted = None if if_range not in (None, etag) else parse_range(range_header, size)
+    except RangeNotSatisfiable:
+        return JSONResponse(
+            {"detail": f"range not satisfiable: the film has {size} bytes"},
+            status_code=416,
+            headers={**headers, "Content-Range": f"bytes */{size}"},
+        )
+    status, start, length = 200, 0, size
+    if wanted is not None:
+        status, start, length = 206, wanted.start, wanted.length
+        headers["Content-Range"] = wanted.content_range(size)
+    headers["Content-Length"] = str(length)
+    if request.method == "HEAD":
+        return Response(status_code=status, headers=headers, media_type="video/mp4")
+    return StreamingResponse(
+        read_chunks(path, start, length),
+        status_code=status,
+        headers=headers,
+        media_type="video/mp4",
+    )
+
+
+@router.get(
+    "/productions/{production_id}/thumbnail.jpg",
+    response_class=FileResponse,
+    responses={200: {"content": {"image/jpeg": {}}}, 404: {}, 409: {}},
+)
+def thumbnail(production_id: UUID, caller: Caller, svc: Svc) -> FileResponse:
+    """A still of the film, as JPEG."""
+    path = _file(svc, _artifacts(svc, caller.user_id, production_id), "film", THUMBNAIL_FILE)
+    return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": CACHE_CONTROL})
+
+
+def _subtitles(
+    production_id: UUID, lang: str, kind: str, caller: Identity, svc: Services
+) -> Response:
+    artifacts = _artifacts(svc, caller.user_id, production_id)
+    if f"{SUBTITLES_PREFIX}{lang}" not in artifacts:
+        produced = ", ".join(subtitle_languages(artifacts)) or "none"
+        raise HTTPException(404, f"no subtitles in {lang[:20]!r}; this film has: {produced}")
+    path = _file(svc, artifacts, f"{SUBTITLES_PREFIX}{lang}", f"subtitles.{kind}")
+    return FileResponse(
+        path,
+        media_type=SUBTITLE_TYPES[kind],
+        filename=f"{lang}.{kind}",
+        content_disposition_type="inline",
+        headers={"Cache-Control": CACHE_CONTROL},
+    )
+
+
+@router.get(
+    "/productions/{production_id}/subtitles/{lang}.vtt",
+    response_class=FileResponse,
+    responses={200: {"content": {"text/vtt": {}}}, 404: {}, 409: {}},
+)
+def subtitles_vtt(production_id: UUID, lang: str, caller: Caller, svc: Svc) -> Response:
+    """The subtitles in one language, as WebVTT."""
+    return _subtitles(production_id, lang, "vtt", caller, svc)
+
+
+@router.get(
+    "/productions/{production_id}/subtitles/{lang}.srt",
+    response_class=FileResponse,
+    responses={200: {"content": {"application/x-subrip": {}}}, 404: {}, 409: {}},
+)
+def subtitles_srt(production_id: UUID, lang: str, caller: Caller, svc: Svc) -> Response:
+    """The subtitles in one language, as SubRip."""
+    return _subtitles(production_id, lang, "srt", caller, svc)
