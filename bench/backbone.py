@@ -343,7 +343,7 @@ def command_mix(
                 for _ in range(rng.randint(2, 3)):
                     text = script(rng, rng.randint(4, 12))
                     timed("revise_script", studio.revise_script, uid, project, "fountain", text)
-                options = ProductionOptions(quality=rng.choice(("draft", "final")))
+                options = ProductionOptions(burn_subtitles=rng.random() < 0.5)
                 requested = timed(
                     "request_production", studio.request_production, uid, project, options
                 )
@@ -487,7 +487,7 @@ def top_up(
             project = Project.create(who.user_id, f"Film {rng.randint(1, 10**6)}", "en", "16:9")
             for _ in range(rng.randint(2, 3)):
                 project.revise_script("fountain", script(rng, rng.randint(4, 12)))
-            options = ProductionOptions(quality=rng.choice(("draft", "final")))
+            options = ProductionOptions(burn_subtitles=rng.random() < 0.5)
             cost = estimate(
                 "fountain", project.script_text, studio.settings.credits_per_minute, options.quality
             )

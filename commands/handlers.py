@@ -11,7 +11,7 @@ from argon2.exceptions import InvalidHashError, VerifyMismatchError
 
 from commands.application import EventStore, retry_on_conflict
 from domain.credits import CreditAccount, credit_account_id
-from domain.errors import Conflict, NotFound
+from domain.errors import Conflict, Invalid, NotFound
 from domain.estimate import estimate
 from domain.production import Production, ProductionOptions
 from domain.project import Project
@@ -181,6 +181,11 @@ class Studio:
     ) -> ProductionRequested:
         """Reserve the estimated credits and record the request, atomically and once."""
         production_id = production_id or uuid4()
+        if options.quality == "final" and not self.settings.model_backends:
+            raise Invalid(
+                "final quality needs the model backends, which this installation does not run; "
+                "use draft"
+            )
 
         def decide() -> ProductionRequested:
             existing = self.store.find(production_id)

@@ -47,6 +47,7 @@ class Settings(BaseSettings):
     admin_password: SecretStr | None = None
 
     credits_per_minute: int = 10
+    model_backends: bool = False  # "final" quality needs the GPU model backends
     read_wait_seconds: float = Field(default=5.0, ge=0)
 
     def topic(self, name: str) -> str:

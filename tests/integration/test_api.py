@@ -342,3 +342,14 @@ def test_grant_to_an_unknown_user_is_404(api, admin_headers):
         headers=admin_headers,
     )
     assert response.status_code == 404
+
+
+def test_final_quality_is_refused_without_model_backends(api, admin_headers):
+    user = register(api)
+    grant(api, admin_headers, user["user_id"], 100)
+    project_id, _ = project_with_script(api, user)
+    response = api.post(
+        f"/v1/projects/{project_id}/productions", json={"quality": "final"}, headers=user["headers"]
+    )
+    assert response.status_code == 422
+    assert "model backends" in response.json()["detail"]

@@ -71,7 +71,7 @@ def test_the_read_models_show_what_the_commands_did(flow):
     studio.revise_script(alice, project, "fountain", SCRIPT)
     studio.change_project_settings(alice, project, title="The Lamp")
     kept = studio.request_production(alice, project, ProductionOptions())
-    dropped = studio.request_production(alice, project, ProductionOptions(quality="final"))
+    dropped = studio.request_production(alice, project, ProductionOptions(burn_subtitles=True))
     position = studio.cancel_production(alice, dropped.production_id, "changed my mind")
     position = max(position, studio.erase_user(bob))
     reach(pool, position)
