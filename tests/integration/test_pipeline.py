@@ -318,7 +318,8 @@ def test_a_poison_unit_ends_in_the_dlq_and_gives_the_credits_back(full):
 
 def test_cancelling_mid_run_stops_new_units_and_releases_the_credits(full):
     headers = creator(full, credits=50)
-    _, production_id = produce(full, headers, LAMP)
+    fresh = LAMP.replace("Mist hangs", "Smoke hangs").replace("The sun rises", "The moon sets")
+    _, production_id = produce(full, headers, fresh)  # nothing of it is in the store yet
     wait_for(full, production_id, ("running",))
     auth = {"Authorization": headers["Authorization"]}
     cancelled = full["client"].post(f"/v1/productions/{production_id}/cancel", headers=auth)
