@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, KafkaException, Producer
 
 from filmstudio.settings import Settings
 
@@ -38,11 +38,14 @@ def consumer(settings: Settings, group: str, **extra: Any) -> Consumer:
     )
 
 
-def delivery_error(errors: list[str]) -> Any:
-    """An on_delivery callback that collects failures, for a flush-then-check producer."""
+def send(producer: Producer, topic: str, key: str, value: bytes, timeout: float = 30.0) -> None:
+    """Produce one message and wait until the broker has it (raises when it does not)."""
+    errors: list[str] = []
 
     def delivered(error: Any, _message: Any) -> None:
         if error is not None:
             errors.append(str(error))
 
-    return delivered
+    producer.produce(topic, key=key, value=value, on_delivery=delivered)
+    if producer.flush(timeout) or errors:
+        raise KafkaException(f"could not deliver to {topic}: {errors or 'timed out'}")

@@ -17,10 +17,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from confluent_kafka import KafkaException, Message, TopicPartition
+from confluent_kafka import Message, TopicPartition
 from pydantic import ValidationError
 
-from filmstudio.kafka import consumer, delivery_error, producer
+from filmstudio.kafka import consumer, producer, send
 from filmstudio.media import LocalMediaStore
 from filmstudio.settings import Settings
 from schemas.work import ProgressTick, UnitResult, WorkUnit
@@ -107,7 +107,12 @@ class StageWorker:
             worker=self.name,
             seconds=round(time.monotonic() - started, 3),
         )
-        self._send(self.settings.topic("work.results"), str(unit.production_id), result.to_bytes())
+        send(
+            self._producer,
+            self.settings.topic("work.results"),
+            str(unit.production_id),
+            result.to_bytes(),
+        )
         self._tick(unit, "completed" if result.ok else "failed", error[:200])
         self._consumer.commit(message=message, asynchronous=False)
         self.computed += computed
@@ -144,8 +149,11 @@ class StageWorker:
     def _dead_letter_malformed(self, message: Message, error: str) -> None:
         """A message that is not a unit at all can never succeed: straight to the DLQ."""
         log.error("malformed unit on %s: %s", message.topic(), error[:300])
-        self._send(
-            f"{message.topic()}.dlq", (message.key() or b"").decode(), message.value() or b""
+        send(
+            self._producer,
+            f"{message.topic()}.dlq",
+            (message.key() or b"").decode(),
+            message.value() or b"",
         )
         self._consumer.commit(message=message, asynchronous=False)
 
@@ -162,10 +170,3 @@ class StageWorker:
             self.settings.topic("progress"), key=str(unit.production_id), value=tick.to_bytes()
         )
         self._producer.poll(0)
-
-    def _send(self, topic: str, key: str, value: bytes) -> None:
-        """Produce and wait for the broker's ack: the offset is committed only after this."""
-        errors: list[str] = []
-        self._producer.produce(topic, key=key, value=value, on_delivery=delivery_error(errors))
-        if self._producer.flush(30) or errors:
-            raise KafkaException(f"could not deliver to {topic}: {errors or 'timed out'}")

@@ -14,13 +14,13 @@ import time
 from datetime import UTC, datetime
 from uuid import UUID
 
-from confluent_kafka import KafkaException, Producer
+from confluent_kafka import Producer
 
 from commands.pipeline import Pipeline
 from domain.production import Production
 from domain.stages import DEFAULT_MAX_ATTEMPTS, FINAL_STAGE
 from domain.storyboard import Storyboard
-from filmstudio.kafka import delivery_error
+from filmstudio.kafka import send
 from filmstudio.media import LocalMediaStore
 from filmstudio.settings import Settings
 from processors import planning
@@ -117,8 +117,11 @@ class ProductionSaga:
         planned = {u.unit: u for u in self._plan(production, stage)}
         for unit in units:
             work = self._work_unit(production_id, stage, planned[unit], attempt)
-            self._send(
-                self.settings.topic(f"work.{stage}"), f"{production_id}:{unit}", work.to_bytes()
+            send(
+                self.producer,
+                self.settings.topic(f"work.{stage}"),
+                f"{production_id}:{unit}",
+                work.to_bytes(),
             )
 
     def _work_unit(
@@ -185,7 +188,8 @@ class ProductionSaga:
             production_id, payload["stage"], planned[payload["unit"]], payload["attempt"]
         )
         letter = DeadLetter(unit=unit, error=payload["error"], attempts=payload["attempt"])
-        self._send(
+        send(
+            self.producer,
             self.settings.topic(f"work.{payload['stage']}.dlq"),
             f"{production_id}:{unit.unit}",
             letter.to_bytes(),
@@ -208,9 +212,3 @@ class ProductionSaga:
             self.settings.topic("progress"), key=str(production_id), value=tick.to_bytes()
         )
         self.producer.poll(0)
-
-    def _send(self, topic: str, key: str, value: bytes) -> None:
-        errors: list[str] = []
-        self.producer.produce(topic, key=key, value=value, on_delivery=delivery_error(errors))
-        if self.producer.flush(30) or errors:
-            raise KafkaException(f"could not deliver to {topic}: {errors or 'timed out'}")
