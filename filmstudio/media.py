@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -72,6 +73,18 @@ class LocalMediaStore:
 
     def names(self, key: str) -> list[str]:
         return sorted(p.name for p in self._folder(key).iterdir())
+
+    def sweep_staging(self, older_than_seconds: float = 3600.0) -> int:
+        """Remove staging folders a killed writer left behind; returns how many."""
+        cutoff = time.time() - older_than_seconds
+        stale = [
+            folder
+            for folder in self.root.glob("??/.*-*")
+            if folder.is_dir() and folder.stat().st_mtime < cutoff
+        ]
+        for folder in stale:
+            shutil.rmtree(folder, ignore_errors=True)
+        return len(stale)
 
     @contextmanager
     def writing(self, key: str) -> Iterator[Path]:

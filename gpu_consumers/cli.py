@@ -26,6 +26,9 @@ def workers(stages: tuple[str, ...], log_level: str) -> None:
     )
     settings = get_settings()
     media = LocalMediaStore(settings.media_root)
+    swept = media.sweep_staging()  # what workers killed mid-unit left half-written
+    if swept:
+        logging.getLogger(__name__).info("removed %d stale staging folders", swept)
     stop = stop_on_signals()
     threads = [
         threading.Thread(

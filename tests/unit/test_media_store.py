@@ -49,3 +49,20 @@ def test_paths_stay_inside_the_artifact(tmp_path, name):
 def test_bad_keys_are_refused(tmp_path):
     with pytest.raises(ValueError):
         LocalMediaStore(tmp_path).exists("../../etc")
+
+
+def test_staging_left_by_a_killed_writer_is_swept(tmp_path):
+    import os
+
+    store = LocalMediaStore(tmp_path)
+    key = artifact_key("s", "b", "1", {"n": 2})
+    stale = tmp_path / key[:2] / f".{key[:12]}-abandoned"
+    stale.mkdir(parents=True)
+    (stale / "half.wav").write_bytes(b"x")
+    fresh = tmp_path / key[:2] / f".{key[:12]}-in-progress"
+    fresh.mkdir()
+    os.utime(stale, (0, 0))
+    with store.writing(key) as folder:
+        (folder / "a.bin").write_bytes(b"done")
+    assert store.sweep_staging(older_than_seconds=60) == 1
+    assert not stale.exists() and fresh.exists() and store.exists(key)
