@@ -100,7 +100,8 @@ class Pipeline:
                 (stage, unit, production.fail_unit(stage, unit, attempt, "deadline passed", now))
                 for stage, unit, attempt in production.overdue_units(now)
             ]
-            self._save(production, "")
+            if outcomes:  # most sweeps find nothing overdue: then there is nothing to save
+                self._save(production, "")
             return outcomes
 
         return retry_on_conflict(decide)

@@ -25,18 +25,9 @@ from filmstudio import kafka
 from filmstudio.media import LocalMediaStore, artifact_key
 from filmstudio.settings import Settings
 from schemas.work import ProgressTick
+from tests.integration.apiflow import SCRIPT, grant, project_with_script, register
 from tests.integration.conftest import studio_env
 
-SCRIPT = """Title: The Lamp
-
-INT. TEMPLE COURTYARD - DAWN
-
-A single oil lamp flickers.
-
-MEERA
-Light it again, before the bells.
-"""
-PASSWORD = "correct horse battery"
 UNITS = {
     "script_analysis": ["script"],
     "image_generation": ["shot-1", "shot-2", "shot-10"],
@@ -95,20 +86,6 @@ def media(studio_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -
     return keys
 
 
-def register(api: httpx.Client, name: str = "Creator") -> dict:
-    email = f"{name.lower()}-{uuid.uuid4().hex[:8]}@example.com"
-    response = api.post(
-        "/v1/auth/register", json={"email": email, "password": PASSWORD, "display_name": name}
-    )
-    assert response.status_code == 201, response.text
-    token = api.post("/v1/auth/token", data={"username": email, "password": PASSWORD})
-    assert token.status_code == 200, token.text
-    return {
-        "headers": {"Authorization": f"Bearer {token.json()['access_token']}"},
-        **response.json(),
-    }
-
-
 def requested_production(api: httpx.Client, settings: Settings, user: dict) -> str:
     """A production requested through the API by `user` (credits granted by the admin),
     once the read model shows it."""
@@ -116,21 +93,8 @@ def requested_production(api: httpx.Client, settings: Settings, user: dict) -> s
         "/v1/auth/token",
         data={"username": settings.admin_email, "password": settings.secret("admin_password")},
     ).json()["access_token"]
-    granted = api.post(
-        f"/v1/admin/users/{user['user_id']}/credits",
-        json={"amount": 100, "reason": "test credits"},
-        headers={"Authorization": f"Bearer {admin}"},
-    )
-    assert granted.status_code == 200, granted.text
-    project = api.post("/v1/projects", json={"title": "The Lamp"}, headers=user["headers"])
-    assert project.status_code == 201, project.text
-    project_id = project.json()["project_id"]
-    revised = api.put(
-        f"/v1/projects/{project_id}/script",
-        json={"format": "fountain", "text": SCRIPT},
-        headers=user["headers"],
-    )
-    assert revised.status_code == 200, revised.text
+    grant(api, {"Authorization": f"Bearer {admin}"}, user["user_id"], 100)
+    project_id, _ = project_with_script(api, user)
     production = api.post(
         f"/v1/projects/{project_id}/productions",
         json={"quality": "draft", "languages": ["en"]},
