@@ -26,7 +26,7 @@ $(PY):
 	$(PY) -m pip install -q --upgrade pip
 
 $(STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,models]'
 	touch $@
 
 $(KAFKA_JARS): deploy/local/kafka/pom.xml | $(STAMP)

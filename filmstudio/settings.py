@@ -48,6 +48,17 @@ class Settings(BaseSettings):
 
     credits_per_minute: int = 10
     model_backends: bool = False  # "final" quality needs the GPU model backends
+    models_dir: Path | None = None  # default: <state_dir>/models, one folder per model family
+    model_revision: str = "1"  # part of every model artifact's key: bump it when weights change
+    allow_noncommercial_models: bool = False  # the operator's opt-in to non-commercial licences
+    model_device: str | None = None  # "cuda", "cpu", ...; default: cuda where available
+    image_steps: int = Field(default=30, ge=1, le=200)
+    image_guidance: float = Field(default=5.0, ge=0)
+    image_batch: int = Field(default=4, ge=1, le=64)  # units a GPU worker renders in one call
+    llm_base_url: str | None = None  # any OpenAI-compatible server, e.g. https://api.openai.com/v1
+    llm_api_key: SecretStr | None = None
+    llm_model: str = "gpt-4o-mini"
+    llm_timeout_seconds: float = Field(default=60.0, gt=0)
     read_wait_seconds: float = Field(default=5.0, ge=0)
 
     def topic(self, name: str) -> str:
@@ -60,6 +71,10 @@ class Settings(BaseSettings):
     @property
     def media_root(self) -> Path:
         return self.media_dir or self.state_dir / "media"
+
+    @property
+    def models_root(self) -> Path:
+        return self.models_dir or self.state_dir / "models"
 
     @property
     def relay_position_topic(self) -> str:
