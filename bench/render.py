@@ -192,7 +192,7 @@ def studio_render(
                     stage=stage,
                     unit=unit.unit,
                     attempt=1,
-                    backend=planning.BACKEND,
+                    backend=unit.backend,
                     key=key,
                     inputs=unit.inputs,
                 )

@@ -16,6 +16,11 @@ def studio_processes(settings: Settings) -> list[ProcessSpec]:
         ProcessSpec("projections", [*cli, "projections"]),
         ProcessSpec("saga", [*cli, "saga"]),
         ProcessSpec("workers", [*cli, "workers"]),
+        *(
+            [ProcessSpec("gpu-workers", [*cli, "workers", "--pool", "gpu"])]
+            if settings.model_backends
+            else []
+        ),
         ProcessSpec(
             "api",
             [

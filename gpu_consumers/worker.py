@@ -14,6 +14,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,24 +24,48 @@ from pydantic import ValidationError
 from filmstudio.kafka import consumer, producer, send
 from filmstudio.media import LocalMediaStore
 from filmstudio.settings import Settings
-from schemas.work import ProgressTick, UnitResult, WorkUnit
+from schemas.work import ProgressTick, UnitResult, WorkUnit, work_topic
 
 log = logging.getLogger(__name__)
 
 Compute = Callable[[WorkUnit, LocalMediaStore, Path], None]
+BatchCompute = Callable[[list[WorkUnit], LocalMediaStore, list[Path]], None]
 POLL_SECONDS = 0.5
 
 
+def one_by_one(compute: Compute) -> BatchCompute:
+    """A batch compute that runs `compute` for each unit in turn."""
+
+    def batch(units: list[WorkUnit], media: LocalMediaStore, folders: list[Path]) -> None:
+        for unit, folder in zip(units, folders, strict=True):
+            compute(unit, media, folder)
+
+    return batch
+
+
 class StageWorker:
-    """Runs `compute` for every unit of one stage."""
+    """Runs `compute` for every unit of one stage and backend (`one_by_one` adapts a per-unit
+    compute). With `batch_size` above 1 (model backends on a GPU) the worker takes the units
+    already waiting, up to that many, and computes them in one call; when a batch fails, each of
+    its units is tried alone, so one bad unit fails only itself."""
 
     def __init__(
-        self, settings: Settings, stage: str, compute: Compute, media: LocalMediaStore
+        self,
+        settings: Settings,
+        stage: str,
+        compute: BatchCompute,
+        media: LocalMediaStore,
+        *,
+        backend: str = "offline",
+        batch_size: int = 1,
     ) -> None:
         self.settings = settings
         self.stage = stage
+        self.backend = backend
+        self.batch_size = batch_size
         self.compute = compute
         self.media = media
+        self.topic = settings.topic(work_topic(stage, backend))
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         self.computed = 0
         self._assigned: list[TopicPartition] = []
@@ -49,28 +74,30 @@ class StageWorker:
     def run(self, stop: threading.Event) -> None:
         self._consumer = consumer(
             self.settings,
-            f"{self.settings.topic_prefix}.workers.{self.stage}",
+            self.topic.replace(".work.", ".workers.", 1),
             **{"max.poll.interval.ms": 300_000, "session.timeout.ms": 30_000},
         )
         self._producer = producer(self.settings)
-        self._consumer.subscribe(
-            [self.settings.topic(f"work.{self.stage}")],
-            on_assign=self._on_assign,
-            on_revoke=self._on_revoke,
-        )
-        log.info("worker %s for %s started", self.name, self.stage)
+        self._consumer.subscribe([self.topic], on_assign=self._on_assign, on_revoke=self._on_revoke)
+        log.info("worker %s for %s started", self.name, self.topic)
         try:
             while not stop.is_set():
                 message = self._consumer.poll(POLL_SECONDS)
                 if message is None:
                     continue
-                if message.error():
-                    log.warning("worker %s: %s", self.stage, message.error())
-                    continue
-                self._handle(message, stop)
+                batch = [message]
+                if self.batch_size > 1:  # what is already waiting joins the batch
+                    batch += self._consumer.consume(self.batch_size - 1, 0.05)
+                self._handle([m for m in batch if not self._error(m)], stop)
         finally:
             self._consumer.close()
             self._producer.flush(10)
+
+    def _error(self, message: Message) -> bool:
+        if message.error():
+            log.warning("worker %s: %s", self.topic, message.error())
+            return True
+        return False
 
     def _on_assign(self, consumer: object, partitions: list[TopicPartition]) -> None:
         self._assigned = partitions
@@ -80,21 +107,33 @@ class StageWorker:
     def _on_revoke(self, consumer: object, partitions: list[TopicPartition]) -> None:
         self._assigned = []
 
-    def _handle(self, message: Message, stop: threading.Event) -> None:
-        try:
-            unit = WorkUnit.model_validate_json(message.value() or b"")
-        except ValidationError as error:
-            self._dead_letter_malformed(message, str(error))
-            return
-        self._tick(unit, "started")
+    def _handle(self, messages: list[Message], stop: threading.Event) -> None:
+        work: list[tuple[Message, WorkUnit]] = []
+        for message in messages:
+            try:
+                unit = WorkUnit.model_validate_json(message.value() or b"")
+            except ValidationError as error:
+                self._dead_letter_malformed(message, str(error))
+                continue
+            work.append((message, unit))
+            self._tick(unit, "started")
         started = time.monotonic()
-        computed = False
-        error = ""
-        if not self.media.exists(unit.key):
-            error = self._compute_while_polling(unit, stop)
-            computed = not error
-        if stop.is_set() and error == "stopped":
-            return  # not reported, not committed: another worker takes it
+        fresh = [
+            unit
+            for _, unit in work
+            if unit.backend == self.backend and not self.media.exists(unit.key)
+        ]
+        errors = self._compute_while_polling(fresh, stop) if fresh else {}
+        if errors is None:
+            return  # stopped: not reported, not committed, so another worker takes them
+        for message, unit in work:
+            error = errors.get(unit.key, "")
+            if unit.backend != self.backend:  # a unit on the wrong pool can never succeed here
+                error = f"a {self.backend} worker got a {unit.backend} unit"
+            self._report(unit, error, unit in fresh and not error, started)
+            self._consumer.commit(message=message, asynchronous=False)
+
+    def _report(self, unit: WorkUnit, error: str, computed: bool, started: float) -> None:
         result = UnitResult(
             production_id=unit.production_id,
             stage=unit.stage,
@@ -114,22 +153,33 @@ class StageWorker:
             result.to_bytes(),
         )
         self._tick(unit, "completed" if result.ok else "failed", error[:200])
-        self._consumer.commit(message=message, asynchronous=False)
         self.computed += computed
 
-    def _compute_while_polling(self, unit: WorkUnit, stop: threading.Event) -> str:
-        """Compute in a thread while the consumer keeps polling (paused); returns an error."""
-        errors: list[str] = []
+    def _compute_while_polling(
+        self, units: list[WorkUnit], stop: threading.Event
+    ) -> dict[str, str] | None:
+        """Compute in a thread while the consumer keeps polling (paused); returns each failed
+        unit's error by key, or None when stopped before the computation ended."""
+        errors: dict[str, str] = {}
+
+        def compute(batch: list[WorkUnit]) -> str:
+            try:
+                with ExitStack() as stack:
+                    folders = [stack.enter_context(self.media.writing(u.key)) for u in batch]
+                    self.compute(batch, self.media, folders)
+                return ""
+            except Exception as exc:  # a unit's failure is reported, never crashes the worker
+                log.exception("%s units %s failed", self.stage, [u.unit for u in batch])
+                return f"{type(exc).__name__}: {exc}"
 
         def work() -> None:
-            try:
-                with self.media.writing(unit.key) as folder:
-                    self.compute(unit, self.media, folder)
-            except Exception as exc:  # a unit's failure is reported, never crashes the worker
-                log.exception("unit %s/%s failed", unit.stage, unit.unit)
-                errors.append(f"{type(exc).__name__}: {exc}")
+            error = compute(units)
+            if error and len(units) > 1:  # one bad unit must not fail its batch-mates
+                errors.update({u.key: e for u in units if (e := compute([u]))})
+            elif error:
+                errors[units[0].key] = error
 
-        thread = threading.Thread(target=work, name=f"unit-{unit.unit}", daemon=True)
+        thread = threading.Thread(target=work, name=f"units-{units[0].unit}", daemon=True)
         self._busy = True
         self._consumer.pause(self._assigned)
         thread.start()
@@ -138,20 +188,20 @@ class StageWorker:
                 if stop.is_set():
                     thread.join(30)
                     if thread.is_alive():
-                        return "stopped"
+                        return None
                 self._consumer.poll(POLL_SECONDS)  # paused: keeps the membership alive
                 thread.join(0)
         finally:
             self._busy = False
             self._consumer.resume(self._assigned)
-        return errors[0] if errors else ""
+        return errors
 
     def _dead_letter_malformed(self, message: Message, error: str) -> None:
         """A message that is not a unit at all can never succeed: straight to the DLQ."""
         log.error("malformed unit on %s: %s", message.topic(), error[:300])
         send(
             self._producer,
-            f"{message.topic()}.dlq",
+            self.settings.topic(f"work.{self.stage}.dlq"),
             (message.key() or b"").decode(),
             message.value() or b"",
         )

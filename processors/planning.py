@@ -30,11 +30,15 @@ RESOLUTIONS = {"16:9": (1280, 720), "9:16": (720, 1280), "1:1": (1080, 1080)}
 
 @dataclass(frozen=True)
 class PlannedUnit:
+    """One unit: its inputs and the backend that computes it (`model` units run on GPU pools)."""
+
     unit: str
     inputs: dict[str, Any]
+    backend: str = BACKEND
+    version: str = VERSION
 
-    def key(self, stage: str, backend: str = BACKEND) -> str:
-        return artifact_key(stage, backend, VERSION, self.inputs)
+    def key(self, stage: str) -> str:
+        return artifact_key(stage, self.backend, self.version, self.inputs)
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,15 @@ class Production:
     languages: list[str]
     burn_subtitles: bool
     voices: dict[str, str]
+    quality: str = "draft"  # "final" runs the model backends where a stage has one
+    style: str | None = None  # a LoRA style of the image model (final only)
+    model_revision: str = "1"
+
+    def unit(self, name: str, inputs: dict[str, Any], model: bool = False) -> PlannedUnit:
+        """A unit for the model backend when `model` and the production is final quality."""
+        if model and self.quality == "final":
+            return PlannedUnit(name, inputs, "model", f"model-{self.model_revision}")
+        return PlannedUnit(name, inputs)
 
 
 def plan_script(p: Production) -> list[PlannedUnit]:
@@ -57,7 +70,7 @@ def plan_script(p: Production) -> list[PlannedUnit]:
         "language": p.language,
         "voices": p.voices,
     }
-    return [PlannedUnit("script", inputs)]
+    return [p.unit("script", inputs, model=True)]
 
 
 def plan(
@@ -70,8 +83,9 @@ def plan(
     width, height = RESOLUTIONS[p.aspect_ratio]
     characters = {c.name: c.model_dump(mode="json") for c in board.characters}
     if stage == "image_generation":
+        style = {"style": p.style} if p.quality == "final" else {}
         return [
-            PlannedUnit(
+            p.unit(
                 shot.id,
                 {
                     "scene": scene.model_dump(mode="json", exclude={"shots", "lines"}),
@@ -80,16 +94,19 @@ def plan(
                     "language": board.language,
                     "width": width,
                     "height": height,
+                    **style,
                 },
+                model=True,
             )
             for scene in board.scenes
             for shot in scene.shots
         ]
     if stage == "voice_synthesis":
         return [
-            PlannedUnit(
+            p.unit(
                 line.id,
                 {"line": line.model_dump(mode="json"), "voice": _voice(board, line.character, p)},
+                model=line.kind != "lyric",  # chants come from the offline music backend
             )
             for scene in board.scenes
             for line in scene.lines
@@ -127,13 +144,14 @@ def plan(
         ]
     if stage == "subtitles":
         return [
-            PlannedUnit(
+            p.unit(
                 language,
                 {
                     "language": language,
                     "storyboard": artifacts["script_analysis"]["script"],
                     "voices": artifacts["voice_synthesis"],
                 },
+                model=language != board.language,  # translated by the language model
             )
             for language in (p.languages or [p.language])
         ]

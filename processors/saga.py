@@ -25,7 +25,7 @@ from filmstudio.media import LocalMediaStore
 from filmstudio.settings import Settings
 from processors import planning
 from schemas.envelope import Envelope
-from schemas.work import DeadLetter, ProgressTick, UnitResult, WorkUnit
+from schemas.work import DeadLetter, ProgressTick, UnitResult, WorkUnit, work_topic
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ class ProductionSaga:
             work = self._work_unit(production_id, stage, planned[unit], attempt)
             send(
                 self.producer,
-                self.settings.topic(f"work.{stage}"),
+                self.settings.topic(work_topic(stage, work.backend)),
                 f"{production_id}:{unit}",
                 work.to_bytes(),
             )
@@ -132,7 +132,7 @@ class ProductionSaga:
             stage=stage,
             unit=planned.unit,
             attempt=attempt,
-            backend=planning.BACKEND,
+            backend=planned.backend,
             key=planned.key(stage),
             inputs=planned.inputs,
         )
@@ -163,6 +163,9 @@ class ProductionSaga:
             languages=options.get("languages") or [],
             burn_subtitles=bool(options.get("burn_subtitles")),
             voices=options.get("voices") or {},
+            quality=options.get("quality") or "draft",
+            style=options.get("style"),
+            model_revision=self.settings.model_revision,
         )
 
     def _complete(self, production_id: UUID) -> None:

@@ -14,21 +14,13 @@ from confluent_kafka.admin import (
     NewTopic,
 )
 
+from domain.stages import STAGES
 from filmstudio.settings import AGGREGATE_TOPICS, Settings
+from schemas.work import MODEL_STAGES, work_topic
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
 FOREVER = -1
-
-STAGES = (
-    "script_analysis",
-    "image_generation",
-    "voice_synthesis",
-    "lip_sync",
-    "music",
-    "subtitles",
-    "composition",
-)
 
 
 @dataclass(frozen=True)
@@ -55,6 +47,12 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         for agg in AGGREGATE_TOPICS
     ),
     *(TopicSpec(f"work.{stage}", "unit id", f"{stage} work units", 7 * DAY_MS) for stage in STAGES),
+    *(
+        TopicSpec(
+            work_topic(stage, "model"), "unit id", f"{stage} model units (GPU pool)", 7 * DAY_MS
+        )
+        for stage in MODEL_STAGES
+    ),
     *(
         TopicSpec(
             f"work.{stage}.dlq", "unit id", f"{stage} units that failed every attempt", 28 * DAY_MS
