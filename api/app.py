@@ -18,7 +18,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from api import admin, live, media_routes, routes
+from api import admin, live, media_routes, routes, voice_routes
 from api.auth import Tokens
 from api.deps import Services
 from api.idempotency import SCHEMA as IDEMPOTENCY_SCHEMA
@@ -97,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(live.router)
     app.include_router(media_routes.router)
     app.include_router(admin.router)
+    app.include_router(voice_routes.router)
 
     @app.middleware("http")
     async def trace(

@@ -54,6 +54,13 @@ class ReadModels:
             (owner_id, project_id),
         )
 
+    def voice_samples(self, user_id: UUID) -> list[dict[str, Any]]:
+        return self._all(
+            "SELECT sample_id, name, seconds, added_at FROM rm_voice_samples "
+            "WHERE user_id = %s ORDER BY added_at, sample_id",
+            (user_id,),
+        )
+
     def production(self, owner_id: UUID, production_id: UUID) -> dict[str, Any] | None:
         return self._one(
             "SELECT production_id, project_id, revision, options, credits, estimated_seconds, "

@@ -18,12 +18,20 @@ from domain.project import Project
 from domain.user import User
 from filmstudio.keystore import KeyStore
 from filmstudio.settings import Settings
+from filmstudio.voice_samples import SampleRejected, VoiceSampleStore, normalise
 
 
 @dataclass(frozen=True)
 class Identity:
     user_id: UUID
     role: str
+
+
+@dataclass(frozen=True)
+class VoiceSampleAdded:
+    sample_id: UUID
+    seconds: float
+    position: int
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,7 @@ class Studio:
         self.settings = settings
         self.store = store
         self.keys = keys
+        self.samples = VoiceSampleStore(settings.voice_samples_root, keys)
         self.hasher = PasswordHasher()
 
     # Users
@@ -113,6 +122,46 @@ class Studio:
         position = retry_on_conflict(decide)
         self.keys.destroy_key(user_id)
         self.keys.release_email(user_id)
+        self.samples.erase(user_id)
+        return position
+
+    # Voice samples
+
+    def add_voice_sample(
+        self, user_id: UUID, name: str, audio: bytes, sample_id: UUID | None = None
+    ) -> VoiceSampleAdded:
+        """Store an uploaded sample sealed, then record it: no event names a missing sample."""
+        name = name.strip()
+        if not 1 <= len(name) <= 80:
+            raise Invalid("a voice sample's name has 1 to 80 characters")
+        try:
+            wav, seconds = normalise(audio)
+        except SampleRejected as rejected:
+            raise Invalid(str(rejected)) from None
+        sample_id = sample_id or uuid4()
+        self._user(user_id)
+        self.samples.save(user_id, sample_id, wav)
+
+        def decide() -> int:
+            user = self._user(user_id)
+            user.add_voice_sample(sample_id, self.keys.encrypt(user_id, name), seconds)
+            return self.store.save_all(user) or self.store.last_position()
+
+        try:
+            position = retry_on_conflict(decide)
+        except Exception:
+            self.samples.delete(user_id, sample_id)
+            raise
+        return VoiceSampleAdded(sample_id, seconds, position)
+
+    def remove_voice_sample(self, user_id: UUID, sample_id: UUID) -> int:
+        def decide() -> int:
+            user = self._user(user_id)
+            user.remove_voice_sample(sample_id)
+            return self.store.save_all(user)
+
+        position = retry_on_conflict(decide)
+        self.samples.delete(user_id, sample_id)
         return position
 
     # Credits
@@ -196,6 +245,8 @@ class Studio:
                     production_id, existing.credits, self.store.last_position()
                 )
             project = self._project(owner_id, project_id)
+            if options.voice_samples():
+                self._user(owner_id).check_voice_samples(options.voice_samples())
             cost = estimate(
                 project.script_format,
                 project.script_text,

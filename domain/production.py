@@ -6,7 +6,7 @@ from typing import Literal
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from domain.errors import Conflict, Invalid, NotFound
 from domain.project import ASPECT_RATIOS, LANGUAGES, Project, check_choice
@@ -33,6 +33,22 @@ class ProductionOptions(BaseModel):
     aspect_ratio: str | None = None
     burn_subtitles: bool = False
     voices: dict[str, str] = Field(default_factory=dict, max_length=100)
+    style: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")
+
+    @model_validator(mode="after")
+    def _final_only(self) -> ProductionOptions:
+        if self.quality == "final":
+            return self
+        if self.style is not None:
+            raise ValueError("an image style needs 'final' quality")
+        neural = [v for v in self.voices.values() if parse_voice(v).needs_model]
+        if neural:
+            raise ValueError(f"{', '.join(neural)} need 'final' quality (the model voices)")
+        return self
+
+    def voice_samples(self) -> set[UUID]:
+        """The uploaded samples this render's cloned voices speak with."""
+        return {s for v in self.voices.values() if (s := parse_voice(v).sample_id) is not None}
 
     @field_validator("languages")
     @classmethod

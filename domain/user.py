@@ -6,9 +6,10 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.errors import Conflict
+from domain.errors import Conflict, Invalid, NotFound
 
 ROLES = ("creator", "admin")
+MAX_VOICE_SAMPLES = 20
 
 
 class User(Aggregate):
@@ -29,6 +30,35 @@ class User(Aggregate):
         self.role = role
         self.verified = False
         self.erased = False
+        self.voice_samples: dict[str, float] = {}  # sample id -> seconds
+
+    def add_voice_sample(self, sample_id: UUID, name_cipher: str, seconds: float) -> None:
+        """A voice sample to clone from; the audio itself is stored encrypted beside the events."""
+        self._check_not_erased()
+        if str(sample_id) in self.voice_samples:
+            return
+        if len(self.voice_samples) >= MAX_VOICE_SAMPLES:
+            raise Conflict(f"at most {MAX_VOICE_SAMPLES} voice samples: remove one first")
+        self._voice_sample_added(sample_id, name_cipher, seconds)
+
+    @event("VoiceSampleAdded")
+    def _voice_sample_added(self, sample_id: UUID, name_cipher: str, seconds: float) -> None:
+        self.voice_samples[str(sample_id)] = seconds
+
+    def remove_voice_sample(self, sample_id: UUID) -> None:
+        self._check_not_erased()
+        if str(sample_id) not in self.voice_samples:
+            raise NotFound("no such voice sample")
+        self._voice_sample_removed(sample_id)
+
+    @event("VoiceSampleRemoved")
+    def _voice_sample_removed(self, sample_id: UUID) -> None:
+        del self.voice_samples[str(sample_id)]
+
+    def check_voice_samples(self, sample_ids: set[UUID]) -> None:
+        missing = sorted(str(s) for s in sample_ids if str(s) not in self.voice_samples)
+        if missing:
+            raise Invalid(f"you have no voice sample {', '.join(missing)}")
 
     def change_profile(self, display_name_cipher: str) -> None:
         self._check_not_erased()
@@ -54,6 +84,7 @@ class User(Aggregate):
     @event("Erased")
     def _erased(self) -> None:
         self.erased = True
+        self.voice_samples = {}
 
     def _check_not_erased(self) -> None:
         if self.erased:

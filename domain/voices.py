@@ -7,11 +7,18 @@ character a distinct voice. The narrator is variant 0; characters take 1, 2, ...
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from uuid import UUID
 
 VARIANTS = 8
 NEURAL_ENGLISH = ("piper", "joe")
-ESPEAK_VOICE = {"sa": "hi"}  # Sanskrit in Devanagari reads acceptably with the Hindi voice
+ESPEAK_VOICE = {"sa": "hi"}
+OFFLINE_ENGINES = ("piper", "espeak")
+MODEL_ENGINES = ("coqui", "clone")
+_SPEAKER = re.compile(
+    r"[A-Za-z0-9_-]{1,40}"
+)  # Sanskrit in Devanagari reads acceptably with the Hindi voice
 
 
 @dataclass(frozen=True)
@@ -23,6 +30,15 @@ class Voice:
     @property
     def id(self) -> str:
         return f"{self.engine}:{self.voice}/{self.variant}"
+
+    @property
+    def needs_model(self) -> bool:
+        return self.engine in MODEL_ENGINES
+
+    @property
+    def sample_id(self) -> UUID | None:
+        """The uploaded sample a cloned voice speaks with."""
+        return UUID(self.voice) if self.engine == "clone" else None
 
 
 def voice_for(language: str, index: int) -> Voice:
@@ -38,8 +54,18 @@ def parse_voice(voice_id: str) -> Voice:
     """Parse a voice id; ValueError says what is wrong with a bad one."""
     engine, _, rest = voice_id.partition(":")
     voice, _, variant = rest.partition("/")
-    if engine not in ("piper", "espeak") or not voice or not variant.isdigit():
-        raise ValueError(f"a voice looks like 'piper:joe/2' or 'espeak:hi/1', not {voice_id!r}")
+    if engine not in OFFLINE_ENGINES + MODEL_ENGINES or not voice or not variant.isdigit():
+        raise ValueError(
+            "a voice looks like 'piper:joe/2', 'espeak:hi/1', 'coqui:auto/1' or "
+            f"'clone:<sample id>/0', not {voice_id!r}"
+        )
+    if engine == "coqui" and not _SPEAKER.fullmatch(voice):
+        raise ValueError(f"not a speaker name: {voice!r}")
+    if engine == "clone":
+        try:
+            voice = str(UUID(voice))
+        except ValueError:
+            raise ValueError(f"a cloned voice names its sample id, not {voice!r}") from None
     if int(variant) >= VARIANTS:
         raise ValueError(f"voice variants run from 0 to {VARIANTS - 1}")
     return Voice(engine, voice, int(variant))

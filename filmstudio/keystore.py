@@ -77,11 +77,22 @@ class KeyStore:
             return None
         return _open(self._wrap_key, bytes(row[0]), user_id.bytes)
 
-    def encrypt(self, user_id: UUID, text: str) -> str:
+    def seal(self, user_id: UUID, data: bytes) -> bytes:
+        """Encrypt bytes under the user's key."""
         key = self._key(user_id)
         if key is None:
             raise LookupError(f"no key for user {user_id}")
-        return _PREFIX + base64.b64encode(_seal(key, text.encode(), user_id.bytes)).decode()
+        return _seal(key, data, user_id.bytes)
+
+    def unseal(self, user_id: UUID, sealed: bytes) -> bytes:
+        """Decrypt what `seal` made; LookupError once the user's key is destroyed."""
+        key = self._key(user_id)
+        if key is None:
+            raise LookupError(f"the key of user {user_id} is destroyed")
+        return _open(key, sealed, user_id.bytes)
+
+    def encrypt(self, user_id: UUID, text: str) -> str:
+        return _PREFIX + base64.b64encode(self.seal(user_id, text.encode())).decode()
 
     def decrypt(self, user_id: UUID, token: str) -> str:
         """The clear text, or ERASED once the user's key is destroyed."""

@@ -73,6 +73,10 @@ class Settings(BaseSettings):
         return self.media_dir or self.state_dir / "media"
 
     @property
+    def voice_samples_root(self) -> Path:
+        return self.state_dir / "voice-samples"
+
+    @property
     def models_root(self) -> Path:
         return self.models_dir or self.state_dir / "models"
 

@@ -68,6 +68,28 @@ def user_verified(conn: Connection, keys: KeyStore, e: Envelope) -> None:
 
 def user_erased(conn: Connection, keys: KeyStore, e: Envelope) -> None:
     _update_user(conn, e, "erased = true, email = '', display_name = ''")
+    conn.execute("DELETE FROM rm_voice_samples WHERE user_id = %s", (e.aggregate.id,))
+
+
+def user_voice_sample_added(conn: Connection, keys: KeyStore, e: Envelope) -> None:
+    user_id, p = e.aggregate.id, e.payload
+    conn.execute(
+        "INSERT INTO rm_voice_samples (sample_id, user_id, name, seconds, added_at) "
+        "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (sample_id) DO NOTHING",
+        (
+            UUID(p["sample_id"]),
+            user_id,
+            keys.decrypt(user_id, p["name_cipher"]),
+            p["seconds"],
+            e.occurred_at,
+        ),
+    )
+
+
+def user_voice_sample_removed(conn: Connection, keys: KeyStore, e: Envelope) -> None:
+    conn.execute(
+        "DELETE FROM rm_voice_samples WHERE sample_id = %s", (UUID(e.payload["sample_id"]),)
+    )
 
 
 def _update_user(conn: Connection, e: Envelope, assignments: str, *values: Any) -> None:
@@ -319,6 +341,8 @@ APPLY: dict[str, Apply] = {
     "user.ProfileChanged": user_profile_changed,
     "user.Verified": user_verified,
     "user.Erased": user_erased,
+    "user.VoiceSampleAdded": user_voice_sample_added,
+    "user.VoiceSampleRemoved": user_voice_sample_removed,
     "credits.Opened": credits_opened,
     "credits.Granted": credits_granted,
     "credits.Reserved": credits_reserved,

@@ -9,6 +9,7 @@ READ_MODEL_TABLES = (
     "rm_productions",
     "rm_credit_ledger",
     "rm_production_units",
+    "rm_voice_samples",
 )
 
 SCHEMA = """
@@ -73,6 +74,14 @@ CREATE TABLE IF NOT EXISTS rm_production_units (
     updated_at timestamptz NOT NULL,
     PRIMARY KEY (production_id, stage, unit)
 );
+CREATE TABLE IF NOT EXISTS rm_voice_samples (
+    sample_id uuid PRIMARY KEY,
+    user_id uuid NOT NULL,
+    name text NOT NULL,
+    seconds double precision NOT NULL,
+    added_at timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rm_voice_samples_user ON rm_voice_samples (user_id, added_at);
 CREATE INDEX IF NOT EXISTS rm_productions_owner ON rm_productions (owner_id, requested_at);
 CREATE TABLE IF NOT EXISTS rm_credit_ledger (
     event_id uuid PRIMARY KEY,
