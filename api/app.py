@@ -31,6 +31,7 @@ from domain.errors import Conflict, DomainError, InsufficientCredits, Invalid, N
 from filmstudio.db import connection_pool
 from filmstudio.keystore import SCHEMA as KEYSTORE_SCHEMA
 from filmstudio.keystore import KeyStore
+from filmstudio.llm import LLMBadAnswer, LLMUnavailable
 from filmstudio.settings import Settings, get_settings
 from projections.schema import SCHEMA as READ_MODEL_SCHEMA
 from projections.state import ensure_schema
@@ -134,6 +135,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             status_code=503,
             headers={"Retry-After": "2"},
         )
+
+    @app.exception_handler(LLMUnavailable)
+    async def no_language_model(request: Request, error: LLMUnavailable) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, status_code=503, headers={"Retry-After": "30"})
+
+    @app.exception_handler(LLMBadAnswer)
+    async def bad_language_model(request: Request, error: LLMBadAnswer) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, status_code=502)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:

@@ -95,6 +95,19 @@ class ReviseScript(Body):
     text: str = Field(min_length=1, max_length=MAX_SCRIPT_LENGTH)
 
 
+class ScriptHelp(Body):
+    action: Literal["tighten", "expand"]
+    scene: int = Field(ge=1, description="the scene to rewrite, counted from 1")
+
+
+class ScriptSuggestionOut(BaseModel):
+    suggestion_id: UUID
+    scene: int
+    original: str
+    suggested: str
+    position: int
+
+
 class ScriptRevised(BaseModel):
     revision: int
     position: int

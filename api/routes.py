@@ -127,6 +127,41 @@ def revise_script(
     return models.ScriptRevised(revision=revision, position=position)
 
 
+@router.post(
+    "/projects/{project_id}/script/help",
+    status_code=201,
+    response_model=models.ScriptSuggestionOut,
+    responses={502: {"description": "the language model's answer was unusable"},
+               503: {"description": "no language model is configured or reachable"}},
+    tags=["projects"],
+)  # fmt: skip
+def script_help(
+    project_id: UUID, body: models.ScriptHelp, caller: Caller, svc: Svc
+) -> models.ScriptSuggestionOut:
+    """Ask the language model to tighten or expand one scene; the answer is a suggestion."""
+    s = svc.studio.script_help(caller.user_id, project_id, body.action, body.scene)
+    return models.ScriptSuggestionOut(
+        suggestion_id=s.suggestion_id,
+        scene=s.scene,
+        original=s.original,
+        suggested=s.suggested,
+        position=s.position,
+    )
+
+
+@router.post(
+    "/projects/{project_id}/script/suggestions/{suggestion_id}/accept",
+    response_model=models.ScriptRevised,
+    tags=["projects"],
+)
+def accept_script_suggestion(
+    project_id: UUID, suggestion_id: UUID, caller: Caller, svc: Svc
+) -> models.ScriptRevised:
+    """Put the suggested scene into the script, as a new revision."""
+    revision, position = svc.studio.accept_suggestion(caller.user_id, project_id, suggestion_id)
+    return models.ScriptRevised(revision=revision, position=position)
+
+
 @router.get(
     "/projects/{project_id}/estimate",
     response_model=models.EstimateOut,

@@ -14,17 +14,28 @@ from domain.credits import CreditAccount, credit_account_id
 from domain.errors import Conflict, Invalid, NotFound
 from domain.estimate import estimate
 from domain.production import Production, ProductionOptions
-from domain.project import Project
+from domain.project import SCRIPT_HELP, Project, check_choice
 from domain.user import User
 from filmstudio.keystore import KeyStore
+from filmstudio.llm import LanguageModel
 from filmstudio.settings import Settings
 from filmstudio.voice_samples import SampleRejected, VoiceSampleStore, normalise
+from gpu_consumers.offline.fountain import scene_spans
 
 
 @dataclass(frozen=True)
 class Identity:
     user_id: UUID
     role: str
+
+
+@dataclass(frozen=True)
+class ScriptSuggestion:
+    suggestion_id: UUID
+    scene: int
+    original: str
+    suggested: str
+    position: int
 
 
 @dataclass(frozen=True)
@@ -124,6 +135,56 @@ class Studio:
         self.keys.release_email(user_id)
         self.samples.erase(user_id)
         return position
+
+    # Script help (a language model rewrites one scene; the creator accepts it or not)
+
+    def script_help(
+        self, owner_id: UUID, project_id: UUID, action: str, scene: int
+    ) -> ScriptSuggestion:
+        project = self._project(owner_id, project_id)
+        check_choice("action", action, SCRIPT_HELP)
+        if project.revision == 0:
+            raise Conflict("this project has no script yet")
+        lines = project.script_text.replace("\r\n", "\n").split("\n")
+        spans = scene_spans(project.script_format, project.script_text)
+        if not 1 <= scene <= len(spans):
+            raise Invalid(f"this script's scenes run from 1 to {len(spans)}")
+        start, end = spans[scene - 1]
+        original = "\n".join(lines[start:end]).strip("\n") + "\n"
+        context = "\n".join(lines[a] for a, _ in spans)  # every scene's first line
+        llm = LanguageModel.from_settings(self.settings)
+        suggested = llm.script_help(action, original, context, project.language)  # type: ignore[arg-type]
+        suggestion_id = uuid4()
+
+        def decide() -> int:
+            current = self._project(owner_id, project_id)
+            if current.revision != project.revision:
+                raise Conflict("the script changed while the language model worked: ask again")
+            current.suggest(suggestion_id, scene, action, suggested, llm.model)
+            return self.store.save_all(current)
+
+        position = retry_on_conflict(decide)
+        return ScriptSuggestion(suggestion_id, scene, original, suggested, position)
+
+    def accept_suggestion(
+        self, owner_id: UUID, project_id: UUID, suggestion_id: UUID
+    ) -> tuple[int, int]:
+        """Replace the suggestion's scene with it, as a new script revision."""
+
+        def decide() -> tuple[int, int]:
+            project = self._project(owner_id, project_id)
+            suggestion = project.suggestion(suggestion_id)
+            lines = project.script_text.replace("\r\n", "\n").split("\n")
+            start, end = scene_spans(project.script_format, project.script_text)[
+                suggestion["scene"] - 1
+            ]
+            tail = [""] if end < len(lines) else []  # keep the blank line before the next scene
+            text = suggestion["text"].rstrip("\n").split("\n")
+            revised = "\n".join(lines[:start] + text + tail + lines[end:])
+            revision = project.revise_script(project.script_format, revised)
+            return revision, self.store.save_all(project)
+
+        return retry_on_conflict(decide)
 
     # Voice samples
 

@@ -13,6 +13,7 @@ ASPECT_RATIOS = ("16:9", "9:16", "1:1")
 SCRIPT_FORMATS = ("fountain", "plain")
 MAX_TITLE_LENGTH = 200
 MAX_SCRIPT_LENGTH = 500_000
+SCRIPT_HELP = ("tighten", "expand")
 
 
 def check_title(title: str) -> str:
@@ -58,6 +59,7 @@ class Project(Aggregate):
         self.script_format = ""
         self.script_text = ""
         self.archived = False
+        self.suggestions: dict[str, dict] = {}  # of the current revision, by suggestion id
 
     def revise_script(self, script_format: str, text: str) -> int:
         """Keep a new revision of the script; returns its number."""
@@ -75,6 +77,29 @@ class Project(Aggregate):
         self.revision = revision
         self.script_format = script_format
         self.script_text = text
+        self.suggestions = {}
+
+    def suggest(self, suggestion_id: UUID, scene: int, action: str, text: str, model: str) -> None:
+        """Keep a language model's rewrite of one scene, for the creator to accept or ignore."""
+        self._check_active()
+        check_choice("action", action, SCRIPT_HELP)
+        if self.revision == 0:
+            raise Conflict("this project has no script yet")
+        if str(suggestion_id) not in self.suggestions:
+            self._script_suggested(suggestion_id, self.revision, scene, action, text, model)
+
+    @event("ScriptSuggested")
+    def _script_suggested(
+        self, suggestion_id: UUID, revision: int, scene: int, action: str, text: str, model: str
+    ) -> None:
+        self.suggestions[str(suggestion_id)] = {"scene": scene, "action": action, "text": text}
+
+    def suggestion(self, suggestion_id: UUID) -> dict:
+        """A suggestion on the current revision; Conflict when the script changed since."""
+        found = self.suggestions.get(str(suggestion_id))
+        if found is None:
+            raise Conflict("no such suggestion on the current script revision: ask again")
+        return found
 
     def change_settings(
         self, title: str | None, language: str | None, aspect_ratio: str | None

@@ -231,6 +231,11 @@ def project_archived(conn: Connection, keys: KeyStore, e: Envelope) -> None:
     _update_project(conn, e, "archived = true")
 
 
+def project_script_suggested(conn: Connection, keys: KeyStore, e: Envelope) -> None:
+    """A suggestion is answered to the creator directly; the project only shows the activity."""
+    _update_project(conn, e, "revision = revision")
+
+
 def _update_project(conn: Connection, e: Envelope, assignments: str, *values: Any) -> None:
     conn.execute(
         f"UPDATE rm_projects SET {assignments}, updated_at = %s WHERE project_id = %s",
@@ -352,6 +357,7 @@ APPLY: dict[str, Apply] = {
     "project.ScriptRevised": project_script_revised,
     "project.SettingsChanged": project_settings_changed,
     "project.Archived": project_archived,
+    "project.ScriptSuggested": project_script_suggested,
     "production.Requested": production_requested,
     "production.Cancelled": production_cancelled,
     "production.StageStarted": production_stage_started,

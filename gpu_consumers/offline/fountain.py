@@ -306,6 +306,23 @@ def parse_fountain(text: str) -> list[Element]:
     return title + _Parser(rows).run(start)
 
 
+def scene_spans(script_format: str, text: str) -> list[tuple[int, int]]:
+    """Each scene's [start, end) line numbers in `text` split on newlines: from a Fountain scene
+    heading to the next (the title page and anything before the first heading belong to none);
+    for plain text, each paragraph."""
+    lines = text.replace("\r\n", "\n").split("\n")
+    blank = [not line.strip() for line in lines] + [True]
+    if script_format == "fountain":
+        starts = [
+            i
+            for i, line in enumerate(lines)
+            if (i == 0 or blank[i - 1]) and _Parser._is_heading(line.strip(), blank[i + 1])
+        ]
+    else:
+        starts = [i for i in range(len(lines)) if not blank[i] and (i == 0 or blank[i - 1])]
+    return list(zip(starts, [*starts[1:], len(lines)], strict=True))
+
+
 def parse_plain(text: str) -> list[Element]:
     """Plain text: each paragraph becomes an (untitled) scene of one action element."""
     out: list[Element] = []
