@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 LineKind = Literal["dialogue", "narration", "lyric"]
 TimeOfDay = Literal["dawn", "morning", "day", "evening", "dusk", "night", "unknown"]
 Mood = Literal["calm", "joyful", "tense", "sad", "devotional", "mysterious", "triumphant"]
+MoodSource = Literal["parser", "model"]
 
 
 class Value(BaseModel):
@@ -67,6 +68,10 @@ class Scene(Value):
     shots: list[Shot]
     lines: list[Line]
     estimated_seconds: float
+    # Filled by the model backend of script analysis; the offline parser leaves the defaults.
+    mood_source: MoodSource = "parser"  # who chose `mood`
+    locations: list[str] = Field(default_factory=list)  # places named in the action
+    mentioned: list[str] = Field(default_factory=list)  # characters named there who do not speak
 
 
 class Storyboard(Value):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from domain.storyboard import Storyboard
-from domain.voices import voice_for
+from domain.voices import parse_voice, voice_for
 from filmstudio.media import artifact_key
 
 BACKEND = "offline"
@@ -55,6 +55,7 @@ class Production:
     quality: str = "draft"  # "final" runs the model backends where a stage has one
     style: str | None = None  # a LoRA style of the image model (final only)
     model_revision: str = "1"
+    owner_id: str = ""  # whose voice samples cloned voices speak with
 
     def unit(self, name: str, inputs: dict[str, Any], model: bool = False) -> PlannedUnit:
         """A unit for the model backend when `model` and the production is final quality."""
@@ -102,15 +103,16 @@ def plan(
             for shot in scene.shots
         ]
     if stage == "voice_synthesis":
-        return [
-            p.unit(
-                line.id,
-                {"line": line.model_dump(mode="json"), "voice": _voice(board, line.character, p)},
-                model=line.kind != "lyric",  # chants come from the offline music backend
-            )
-            for scene in board.scenes
-            for line in scene.lines
-        ]
+        units = []
+        for scene in board.scenes:
+            for line in scene.lines:
+                voice = _voice(board, line.character, p)
+                inputs = {"line": line.model_dump(mode="json"), "voice": voice}
+                if parse_voice(voice).sample_id is not None:
+                    inputs["owner"] = p.owner_id
+                # chants come from the offline music backend
+                units.append(p.unit(line.id, inputs, model=line.kind != "lyric"))
+        return units
     if stage == "music":
         units = []
         for scene in board.scenes:

@@ -166,6 +166,7 @@ class ProductionSaga:
             quality=options.get("quality") or "draft",
             style=options.get("style"),
             model_revision=self.settings.model_revision,
+            owner_id=str(production.owner_id),
         )
 
     def _complete(self, production_id: UUID) -> None:

@@ -15,6 +15,7 @@ grapheme count: "नमस्ते" is 4), which tracks display width better th
 
 from __future__ import annotations
 
+import textwrap
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -195,8 +196,22 @@ def to_vtt(cues: Sequence[Cue]) -> str:
     return "WEBVTT\n\n" + "\n\n".join(blocks) + "\n"
 
 
-def write_subtitles(placed: Sequence[tuple[float, SpokenLine]], srt: Path, vtt: Path) -> list[Cue]:
-    cues = build_cues(placed)
+def retext(cues: Sequence[Cue], texts: Sequence[str]) -> list[Cue]:
+    """The cues with new texts (a translation), timings kept, each broken into subtitle lines."""
+    out = []
+    for cue, text in zip(cues, texts, strict=True):
+        words = text.split()
+        lines = _break_lines(words) or tuple(textwrap.wrap(text, MAX_CHARS)) or ("",)
+        out.append(Cue(cue.start_ms, cue.end_ms, lines))
+    return out
+
+
+def write_cues(cues: Sequence[Cue], srt: Path, vtt: Path) -> None:
     srt.write_text(to_srt(cues), encoding="utf-8")
     vtt.write_text(to_vtt(cues), encoding="utf-8")
+
+
+def write_subtitles(placed: Sequence[tuple[float, SpokenLine]], srt: Path, vtt: Path) -> list[Cue]:
+    cues = build_cues(placed)
+    write_cues(cues, srt, vtt)
     return cues

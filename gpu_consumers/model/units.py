@@ -1,0 +1,164 @@
+"""What each stage's GPU worker computes with the model backends ("final" quality).
+
+Each compute takes a batch of units (image generation renders a batch in one pipeline call; the
+others go unit by unit) and writes the same artifact files as the offline backends, so every later
+stage reads them unchanged. Models load once per process, on first use, from
+`settings.models_root` (`loading.py`); `model.json` beside each artifact names the model folder's
+fingerprint and licence.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from functools import cache
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from domain.speech import SpokenLine
+from domain.storyboard import Line
+from domain.voices import VARIANTS, parse_voice, voice_for
+from filmstudio.media import LocalMediaStore
+from filmstudio.settings import get_settings
+from gpu_consumers import units as offline
+from gpu_consumers.model.loading import device, fingerprint, model_directory, release_memory
+from gpu_consumers.offline import screenplay, subtitles, voices
+from gpu_consumers.offline.timeline import place
+from gpu_consumers.worker import BatchCompute, one_by_one
+from schemas.work import WorkUnit
+
+MODEL_META = "model.json"
+
+
+@cache
+def _loaded(family: str) -> tuple[Any, dict[str, str]]:
+    """The family's loaded model and what artifacts record of it (loaded once per process)."""
+    settings = get_settings()
+    directory, card = model_directory(settings, family)
+    where = device(settings)
+    if family == "sdxl":
+        from gpu_consumers.model.images import ImageGenerator
+
+        model: Any = ImageGenerator.load(directory, where)
+    elif family == "script-analysis":
+        from gpu_consumers.model.analysis import ScriptAnalyser
+
+        model = ScriptAnalyser.load(directory, where)
+    else:
+        from gpu_consumers.model.speech import NeuralVoice
+
+        model = NeuralVoice.load(directory, where)
+    return model, {"family": family, "fingerprint": fingerprint(directory), "licence": card.licence}
+
+
+def _record(out: Path, meta: dict[str, str], **extra: Any) -> None:
+    (out / MODEL_META).write_text(json.dumps({**meta, **extra}))
+
+
+def script_analysis(unit: WorkUnit, media: LocalMediaStore, out: Path) -> None:
+    """The parser's storyboard, enriched by the script-analysis model."""
+    i = unit.inputs
+    analyser, meta = _loaded("script-analysis")
+    board = screenplay.analyse(i["format"], i["text"], i["language"], i["voices"] or None)
+    (out / offline.STORYBOARD).write_text(analyser.enrich(board).model_dump_json(indent=1))
+    _record(out, meta)
+    release_memory()
+
+
+def image_generation(units: list[WorkUnit], media: LocalMediaStore, outs: list[Path]) -> None:
+    """One SDXL call for the whole batch; each frame at its unit's exact size."""
+    from gpu_consumers.model.images import frame_request
+
+    settings = get_settings()
+    generator, meta = _loaded("sdxl")
+    requests = [
+        frame_request(u.inputs, settings.image_steps, settings.image_guidance) for u in units
+    ]
+    images = generator.generate(requests)
+    for unit, request, image, out in zip(units, requests, images, outs, strict=True):
+        size = (int(unit.inputs["width"]), int(unit.inputs["height"]))
+        if image.size != size:
+            image = image.resize(size)
+        image.save(out / offline.FRAME)
+        _record(out, meta, seed=request.seed, style=request.style)
+    release_memory()
+
+
+def voice_synthesis(unit: WorkUnit, media: LocalMediaStore, out: Path) -> None:
+    """The neural voice: a model speaker, or a clone of the creator's sample. A language the
+    model does not speak falls back to the offline voice of that language."""
+    line = Line.model_validate(unit.inputs["line"])
+    voice = parse_voice(unit.inputs["voice"])
+    model, meta = _loaded("tts")
+    if model.languages and line.language not in model.languages:
+        fallback = voice_for(line.language, voice.variant).id
+        offline.voice_synthesis(
+            unit.model_copy(update={"inputs": {**unit.inputs, "voice": fallback}}), media, out
+        )
+        return
+    speaker = None
+    if voice.engine == "coqui" and voice.voice != "auto":
+        speaker = voice.voice
+    elif model.speakers and voice.sample_id is None:
+        speaker = model.speakers[voice.variant % min(VARIANTS, len(model.speakers))]
+    with tempfile.TemporaryDirectory() as private:  # the clear sample never enters the store
+        reference = None
+        if voice.sample_id is not None:
+            reference = Path(private) / "sample.wav"
+            reference.write_bytes(_sample(UUID(unit.inputs["owner"]), voice.sample_id))
+        speech = model.speak(line.text, line.language, speaker, reference)
+    voices.write_wav(out / offline.LINE_AUDIO, speech.samples)
+    spoken = SpokenLine(
+        line_id=line.id,
+        voice=voice.id,
+        language=line.language,
+        text=line.text,
+        audio=offline.LINE_AUDIO,
+        duration=round(speech.duration, 4),
+        words=speech.words,
+        phonemes=speech.phonemes,
+    )
+    (out / offline.LINE_SPEECH).write_text(spoken.model_dump_json())
+    _record(out, meta, speaker=speaker or "", cloned=reference is not None)
+    release_memory()
+
+
+@cache
+def _samples() -> Any:
+    from filmstudio.db import connection_pool
+    from filmstudio.keystore import KeyStore
+    from filmstudio.voice_samples import VoiceSampleStore
+
+    settings = get_settings()
+    keys = KeyStore(
+        connection_pool(settings, max_size=2, name="voice-samples"), settings.secret("master_key")
+    )
+    return VoiceSampleStore(settings.voice_samples_root, keys)
+
+
+def _sample(owner: UUID, sample_id: UUID) -> bytes:
+    """A voice sample in clear; LookupError once it is removed or its owner erased."""
+    return _samples().load(owner, sample_id)
+
+
+def translated_subtitles(unit: WorkUnit, media: LocalMediaStore, out: Path) -> None:
+    """The script language's cues, translated by the language model, timings kept."""
+    from filmstudio.llm import LanguageModel
+
+    board, speech = offline._placement_inputs(unit, media)
+    cues = subtitles.build_cues(place(board, speech).lines)
+    llm = LanguageModel.from_settings(get_settings())
+    texts = llm.translate(
+        [" ".join(c.lines) for c in cues], board.language, unit.inputs["language"]
+    )
+    subtitles.write_cues(subtitles.retext(cues, texts), out / offline.SRT, out / offline.VTT)
+    (out / MODEL_META).write_text(json.dumps({"family": "llm", "model": llm.model}))
+
+
+MODEL_COMPUTE: dict[str, BatchCompute] = {
+    "script_analysis": one_by_one(script_analysis),
+    "image_generation": image_generation,
+    "voice_synthesis": one_by_one(voice_synthesis),
+    "subtitles": one_by_one(translated_subtitles),
+}
