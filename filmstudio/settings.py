@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     image_steps: int = Field(default=30, ge=1, le=200)
     image_guidance: float = Field(default=5.0, ge=0)
     image_batch: int = Field(default=4, ge=1, le=64)  # units a GPU worker renders in one call
+    image_long_side: int = Field(default=1344, ge=64, le=4096)  # SDXL renders, then scales
     llm_base_url: str | None = None  # any OpenAI-compatible server, e.g. https://api.openai.com/v1
     llm_api_key: SecretStr | None = None
     llm_model: str = "gpt-4o-mini"

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+from PIL import Image
+
 from domain.speech import SpokenLine
 from domain.storyboard import Line
 from domain.voices import VARIANTS, parse_voice, voice_for
@@ -66,20 +68,36 @@ def script_analysis(unit: WorkUnit, media: LocalMediaStore, out: Path) -> None:
     release_memory()
 
 
+def _render_size(width: int, height: int, long_side: int) -> dict[str, int]:
+    """The frame's shape with its long side at `long_side` (SDXL's own scale is about 1344x768
+    for 16:9), in multiples of 64."""
+    scale = long_side / max(width, height)
+    return {"width": max(64, round(width * scale / 64) * 64),
+            "height": max(64, round(height * scale / 64) * 64)}  # fmt: skip
+
+
 def image_generation(units: list[WorkUnit], media: LocalMediaStore, outs: list[Path]) -> None:
-    """One SDXL call for the whole batch; each frame at its unit's exact size."""
+    """One SDXL call for the whole batch at SDXL's scale; each frame then at its unit's size."""
     from gpu_consumers.model.images import frame_request
 
     settings = get_settings()
     generator, meta = _loaded("sdxl")
     requests = [
-        frame_request(u.inputs, settings.image_steps, settings.image_guidance) for u in units
+        frame_request(
+            {
+                **u.inputs,
+                **_render_size(u.inputs["width"], u.inputs["height"], settings.image_long_side),
+            },
+            settings.image_steps,
+            settings.image_guidance,
+        )
+        for u in units
     ]
     images = generator.generate(requests)
     for unit, request, image, out in zip(units, requests, images, outs, strict=True):
         size = (int(unit.inputs["width"]), int(unit.inputs["height"]))
         if image.size != size:
-            image = image.resize(size)
+            image = image.resize(size, Image.Resampling.LANCZOS)
         image.save(out / offline.FRAME)
         _record(out, meta, seed=request.seed, style=request.style)
     release_memory()

@@ -22,9 +22,28 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+MODEL_SETTINGS = (
+    "model_backends",
+    "models_dir",
+    "model_device",
+    "image_steps",
+    "image_batch",
+    "image_long_side",
+    "allow_noncommercial_models",
+    "llm_base_url",
+    "llm_model",
+)
+
+
 def studio_env(settings: Settings) -> dict[str, str]:
+    models = {
+        f"FILMSTUDIO_{name.upper()}": str(value).lower() if isinstance(value, bool) else str(value)
+        for name in MODEL_SETTINGS
+        if (value := getattr(settings, name)) is not None
+    }
     return {
         **os.environ,
+        **models,
         "FILMSTUDIO_TOPIC_PREFIX": settings.topic_prefix,
         "FILMSTUDIO_PG_DATABASE": settings.pg_database,
         "FILMSTUDIO_API_PORT": str(settings.api_port),
