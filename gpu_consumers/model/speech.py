@@ -34,7 +34,7 @@ import numpy as np
 
 from domain.speech import PhonemeTiming, Timed, WordTiming
 from gpu_consumers.model.loading import ModelMissing, release_memory
-from gpu_consumers.offline.piper_voice import _phonemes as phoneme_groups
+from gpu_consumers.offline.piper_voice import phoneme_groups
 from gpu_consumers.offline.voices import Speech, peak_normalise, resample, word_text
 
 SEED = 20261126

@@ -127,11 +127,11 @@ def synthesise(
             offset = end
     raw = np.concatenate(chunks) if chunks else np.zeros(1, np.float32)
     samples = peak_normalise(resample(raw, rate))
-    phonemes, groups = _phonemes(sounds)
+    phonemes, groups = phoneme_groups(sounds)
     return Speech(samples, _words(text, groups, voice), phonemes)
 
 
-def _phonemes(
+def phoneme_groups(
     sounds: list[tuple[str, float, float]],
 ) -> tuple[list[PhonemeTiming], list[list[PhonemeTiming]]]:
     """IPA phonemes (length marks and diacritics joined to their phoneme, a stress mark's time

@@ -308,3 +308,35 @@ def test_final_quality_is_refused_without_model_backends(api, admin_headers):
     )
     assert response.status_code == 422
     assert "model backends" in response.json()["detail"]
+
+
+def test_script_help_without_a_language_model_is_503_with_the_reason(api):
+    user = register(api)
+    project_id, _ = project_with_script(api, user)
+    response = api.post(
+        f"/v1/projects/{project_id}/script/help",
+        json={"action": "tighten", "scene": 1},
+        headers=user["headers"],
+    )
+    assert response.status_code == 503
+    assert "FILMSTUDIO_LLM_BASE_URL" in response.json()["detail"]
+    unknown = api.post(
+        f"/v1/projects/{project_id}/script/help",
+        json={"action": "rewrite", "scene": 1},
+        headers=user["headers"],
+    )
+    assert unknown.status_code == 422
+
+
+def test_a_voice_sample_that_is_not_audio_is_422_and_stores_nothing(api):
+    user = register(api)
+    response = api.post(
+        "/v1/voices",
+        data={"name": "mine"},
+        files={"sample": ("a.wav", b"RIFF....WAVEfmt nonsense", "audio/wav")},
+        headers=user["headers"],
+    )
+    assert response.status_code == 422 and "FFmpeg" in response.json()["detail"]
+    assert api.get("/v1/voices", headers=user["headers"]).json() == []
+    missing_file = api.post("/v1/voices", data={"name": "mine"}, headers=user["headers"])
+    assert missing_file.status_code == 422
