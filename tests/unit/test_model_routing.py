@@ -189,3 +189,13 @@ def test_a_missing_model_folder_names_where_to_put_it(tmp_path):
     card(tmp_path / "tts", "license: cc-by-nc-4.0")
     with pytest.raises(LicenceRefused):
         model_directory(settings, "tts")
+
+
+def test_the_gpu_pool_runs_only_where_the_model_backends_are_on():
+    from filmstudio.processes import studio_processes
+
+    def names(on: bool) -> list[str]:
+        return [p.name for p in studio_processes(Settings(model_backends=on))]
+
+    assert "gpu-workers" in names(True)
+    assert "gpu-workers" not in names(False)
