@@ -219,6 +219,21 @@ def _ensure_credits(
 )
 @click.option("--title", help="default: from the script's file name")
 @click.option("--burn-subtitles", is_flag=True, help="draw the subtitles into the picture")
+@click.option(
+    "--subtitles",
+    "subtitle_languages",
+    multiple=True,
+    type=click.Choice(LANGUAGES),
+    help="also subtitle in this language (translated: final quality); repeatable",
+)
+@click.option("--style", help="an installed image style (LoRA) of the final quality")
+@click.option(
+    "--voice",
+    "voices",
+    multiple=True,
+    metavar="CHARACTER=VOICE",
+    help="cast a voice, e.g. MEERA=clone:<sample id>/0 or NARRATOR=espeak:hi/0; repeatable",
+)
 @click.option("--api", "api", help="the studio API's base URL (default: the local one)")
 def render(
     script: Path,
@@ -228,9 +243,15 @@ def render(
     quality: str,
     title: str | None,
     burn_subtitles: bool,
+    subtitle_languages: tuple[str, ...],
+    style: str | None,
+    voices: tuple[str, ...],
     api: str | None,
 ) -> None:
     """Render SCRIPT (.fountain or plain text) into a film on the running studio."""
+    cast = dict(v.split("=", 1) for v in voices if "=" in v)
+    if len(cast) != len(voices):
+        raise click.BadParameter("a voice is cast as CHARACTER=VOICE", param_hint="--voice")
     settings = get_settings()
     output = output or Path(script.stem + ".mp4")
     title = title or script.stem.replace("-", " ").replace("_", " ").strip().title() or "Untitled"
@@ -270,9 +291,11 @@ def render(
                 headers={**headers, "Idempotency-Key": str(uuid.uuid4())},
                 json={
                     "quality": quality,
-                    "languages": [language],
+                    "languages": list(dict.fromkeys([language, *subtitle_languages])),
                     "aspect_ratio": aspect,
                     "burn_subtitles": burn_subtitles,
+                    "voices": cast,
+                    **({"style": style} if style else {}),
                 },
             )
         )
