@@ -8,12 +8,14 @@ from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
+import psycopg
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, Mapper, StoredEvent
 from eventsourcing.utils import get_topic
 
 from commands.metadata import current_meta
 from domain.credits import CreditAccount
+from filmstudio.db import SCHEMA_LOCK
 from filmstudio.settings import Settings
 
 META_KEY = "__meta__"
@@ -66,7 +68,14 @@ class EventStore(Application[UUID]):
     snapshotting_intervals: ClassVar[dict[type[Any], int]] = {CreditAccount: 50}
 
     def __init__(self, settings: Settings) -> None:
-        super().__init__(env=event_store_env(settings))
+        # The library creates its tables when it starts; processes starting together would race
+        # on the catalogue ("tuple concurrently updated"), so they take the schema lock in turn.
+        with psycopg.connect(settings.pg_conninfo, autocommit=True) as conn:
+            conn.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK,))
+            try:
+                super().__init__(env=event_store_env(settings))
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK,))
 
     def load(self, aggregate_id: UUID) -> Any:
         return self.repository.get(aggregate_id)

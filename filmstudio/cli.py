@@ -85,7 +85,7 @@ def up() -> None:
 def down() -> None:
     """Stop the studio's processes, then the stack."""
     settings = get_settings()
-    for spec in reversed(studio_processes(settings)):
+    for spec in reversed(studio_processes(settings, every=True)):
         supervisor.stop(spec, settings)
     local_stack.down(settings)
     click.echo("studio is down")

@@ -8,8 +8,9 @@ from filmstudio.settings import Settings
 from filmstudio.supervisor import ProcessSpec
 
 
-def studio_processes(settings: Settings) -> list[ProcessSpec]:
-    """Every process ``filmstudio up`` starts, in start order (``down`` stops them in reverse)."""
+def studio_processes(settings: Settings, every: bool = False) -> list[ProcessSpec]:
+    """Every process ``filmstudio up`` starts, in start order; ``every`` adds the ones these
+    settings leave out (the GPU pool), so ``down`` stops whatever an earlier ``up`` started."""
     cli = [sys.executable, "-m", "filmstudio.cli"]
     return [
         ProcessSpec("relay", [*cli, "relay"]),
@@ -18,7 +19,7 @@ def studio_processes(settings: Settings) -> list[ProcessSpec]:
         ProcessSpec("workers", [*cli, "workers"]),
         *(
             [ProcessSpec("gpu-workers", [*cli, "workers", "--pool", "gpu"])]
-            if settings.model_backends
+            if settings.model_backends or every
             else []
         ),
         ProcessSpec(

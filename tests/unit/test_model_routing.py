@@ -199,3 +199,5 @@ def test_the_gpu_pool_runs_only_where_the_model_backends_are_on():
 
     assert "gpu-workers" in names(True)
     assert "gpu-workers" not in names(False)
+    stopped = [p.name for p in studio_processes(Settings(model_backends=False), every=True)]
+    assert "gpu-workers" in stopped, "down stops a gpu pool an earlier up started"
