@@ -34,7 +34,10 @@ def model_directory(settings: Settings, family: str) -> tuple[Path, ModelCard]:
             f"the {family} model is not installed: put it in {directory} "
             "(FILMSTUDIO_MODELS_DIR names the models folder)"
         )
-    return directory, check_licence(family, directory, settings.allow_noncommercial_models)
+    allow = settings.allow_noncommercial_models
+    for card in sorted(directory.glob("*/**/README.md")):  # a part with its own card (tts/vc/)
+        check_licence(f"{family} ({card.parent.relative_to(directory)})", card.parent, allow)
+    return directory, check_licence(family, directory, allow)
 
 
 def fingerprint(directory: Path) -> str:

@@ -191,6 +191,15 @@ def test_a_missing_model_folder_names_where_to_put_it(tmp_path):
         model_directory(settings, "tts")
 
 
+def test_a_part_with_its_own_card_needs_an_allowed_licence_too(tmp_path):
+    settings = Settings(models_dir=tmp_path)
+    card(tmp_path / "tts", "license: apache-2.0")
+    assert model_directory(settings, "tts")[1].licence == "apache-2.0"
+    card(tmp_path / "tts" / "vc", "license: cc-by-nc-nd-4.0")
+    with pytest.raises(LicenceRefused, match=r"tts \(vc\)"):
+        model_directory(settings, "tts")
+
+
 def test_the_gpu_pool_runs_only_where_the_model_backends_are_on():
     from filmstudio.processes import studio_processes
 
