@@ -25,6 +25,14 @@ DEADLINE_SECONDS = {
     "subtitles": 60.0,
     "composition": 900.0,
 }
+# A GPU worker's first unit also loads its model (SDXL: several GB from disk), and a language
+# model answers at its own pace: model stages get more time in "final" quality.
+MODEL_DEADLINE_SECONDS = {
+    "script_analysis": 300.0,
+    "image_generation": 600.0,
+    "voice_synthesis": 300.0,
+    "subtitles": 300.0,
+}
 RESOLUTIONS = {"16:9": (1280, 720), "9:16": (720, 1280), "1:1": (1080, 1080)}
 
 
@@ -62,6 +70,13 @@ class Production:
         if model and self.quality == "final":
             return PlannedUnit(name, inputs, "model", f"model-{self.model_revision}")
         return PlannedUnit(name, inputs)
+
+
+def deadline_seconds(stage: str, quality: str) -> float:
+    """How long one unit of the stage may take before it is retried."""
+    if quality == "final":
+        return MODEL_DEADLINE_SECONDS.get(stage, DEADLINE_SECONDS[stage])
+    return DEADLINE_SECONDS[stage]
 
 
 def plan_script(p: Production) -> list[PlannedUnit]:

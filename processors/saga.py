@@ -106,7 +106,7 @@ class ProductionSaga:
                 stage,
                 [u.unit for u in units],
                 time.time(),
-                planning.DEADLINE_SECONDS[stage],
+                planning.deadline_seconds(stage, production.options.get("quality") or "draft"),
                 DEFAULT_MAX_ATTEMPTS,
             )
 

@@ -84,6 +84,15 @@ def test_cloned_voices_carry_their_owner_for_the_worker():
     assert all("owner" not in u.inputs for u in voiced if u.inputs["voice"] != sample)
 
 
+def test_model_stages_get_more_time_in_final_quality():
+    assert planning.deadline_seconds("image_generation", "final") > planning.deadline_seconds(
+        "image_generation", "draft"
+    )
+    assert planning.deadline_seconds("music", "final") == planning.deadline_seconds(
+        "music", "draft"
+    )
+
+
 def test_model_units_have_their_own_work_topics():
     assert work_topic("image_generation", "model") == "work.image_generation.gpu"
     assert work_topic("image_generation", "offline") == "work.image_generation"
