@@ -110,7 +110,7 @@ def lip_sync(unit: WorkUnit, media: LocalMediaStore, out: Path) -> None:
     (out / LIPSYNC_META).write_text(json.dumps(meta))
 
 
-def _placement_inputs(unit: WorkUnit, media: LocalMediaStore) -> tuple[Storyboard, dict]:
+def placement_inputs(unit: WorkUnit, media: LocalMediaStore) -> tuple[Storyboard, dict]:
     board = _board(media, unit.inputs["storyboard"])
     voice_keys: dict[str, str] = (
         unit.inputs.get("voices") or unit.inputs["stages"]["voice_synthesis"]
@@ -119,7 +119,7 @@ def _placement_inputs(unit: WorkUnit, media: LocalMediaStore) -> tuple[Storyboar
 
 
 def subtitles_unit(unit: WorkUnit, media: LocalMediaStore, out: Path) -> None:
-    board, speech = _placement_inputs(unit, media)
+    board, speech = placement_inputs(unit, media)
     if unit.inputs["language"] != board.language:
         raise ValueError(
             f"subtitles in {unit.inputs['language']} need translation (final quality only)"
@@ -128,7 +128,7 @@ def subtitles_unit(unit: WorkUnit, media: LocalMediaStore, out: Path) -> None:
 
 
 def composition_unit(unit: WorkUnit, media: LocalMediaStore, out: Path) -> None:
-    board, speech = _placement_inputs(unit, media)
+    board, speech = placement_inputs(unit, media)
     stages: dict[str, dict[str, str]] = unit.inputs["stages"]
     placement = place(board, speech)
     shots = []

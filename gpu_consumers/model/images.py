@@ -157,8 +157,7 @@ class ImageGenerator:
             if self._loaded:
                 self.pipe.disable_lora()
             return
-        if style not in self._loaded:
-            self._check_styles({style})
+        if style not in self._loaded:  # generate checked it is installed
             self.pipe.load_lora_weights(
                 self.directory / "loras", weight_name=f"{style}.safetensors", adapter_name=style
             )

@@ -8,7 +8,7 @@ operator opts in with `FILMSTUDIO_ALLOW_NONCOMMERCIAL_MODELS=true`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -42,7 +42,6 @@ class ModelCard:
     """What the studio reads of a model card."""
 
     licence: str
-    languages: list[str] = field(default_factory=list)
 
     @property
     def commercial(self) -> bool:
@@ -50,7 +49,7 @@ class ModelCard:
 
 
 def read_card(directory: Path) -> ModelCard:
-    """The card's licence ("unknown" without one) and languages."""
+    """The card's licence ("unknown" without one)."""
     path = directory / CARD
     meta: dict = {}
     if path.is_file():
@@ -62,10 +61,7 @@ def read_card(directory: Path) -> ModelCard:
     licence = str(meta.get("license") or "unknown").strip().lower()
     if licence == "other":
         licence = str(meta.get("license_name") or "other").strip().lower()
-    languages = meta.get("language") or []
-    if isinstance(languages, str):
-        languages = [languages]
-    return ModelCard(licence, [str(lang) for lang in languages])
+    return ModelCard(licence)
 
 
 def check_licence(family: str, directory: Path, allow_noncommercial: bool) -> ModelCard:

@@ -18,7 +18,6 @@ from uuid import UUID
 
 from PIL import Image
 
-from domain.speech import SpokenLine
 from domain.storyboard import Line
 from domain.voices import VARIANTS, parse_voice, voice_for
 from filmstudio.media import LocalMediaStore
@@ -100,7 +99,6 @@ def image_generation(units: list[WorkUnit], media: LocalMediaStore, outs: list[P
             image = image.resize(size, Image.Resampling.LANCZOS)
         image.save(out / offline.FRAME)
         _record(out, meta, seed=request.seed, style=request.style)
-    release_memory()
 
 
 def voice_synthesis(unit: WorkUnit, media: LocalMediaStore, out: Path) -> None:
@@ -124,22 +122,13 @@ def voice_synthesis(unit: WorkUnit, media: LocalMediaStore, out: Path) -> None:
         reference = None
         if voice.sample_id is not None:
             reference = Path(private) / "sample.wav"
-            reference.write_bytes(_sample(UUID(unit.inputs["owner"]), voice.sample_id))
+            owner = UUID(unit.inputs["owner"])  # LookupError once removed or its owner erased
+            reference.write_bytes(_samples().load(owner, voice.sample_id))
         speech = model.speak(line.text, line.language, speaker, reference)
-    voices.write_wav(out / offline.LINE_AUDIO, speech.samples)
-    spoken = SpokenLine(
-        line_id=line.id,
-        voice=voice.id,
-        language=line.language,
-        text=line.text,
-        audio=offline.LINE_AUDIO,
-        duration=round(speech.duration, 4),
-        words=speech.words,
-        phonemes=speech.phonemes,
-    )
+    audio = Path(offline.LINE_AUDIO).stem
+    spoken = voices.save(speech, out, audio, line.id, voice.id, line.language, line.text)
     (out / offline.LINE_SPEECH).write_text(spoken.model_dump_json())
     _record(out, meta, speaker=speaker or "", cloned=reference is not None)
-    release_memory()
 
 
 @cache
@@ -155,16 +144,11 @@ def _samples() -> Any:
     return VoiceSampleStore(settings.voice_samples_root, keys)
 
 
-def _sample(owner: UUID, sample_id: UUID) -> bytes:
-    """A voice sample in clear; LookupError once it is removed or its owner erased."""
-    return _samples().load(owner, sample_id)
-
-
 def translated_subtitles(unit: WorkUnit, media: LocalMediaStore, out: Path) -> None:
     """The script language's cues, translated by the language model, timings kept."""
     from filmstudio.llm import LanguageModel
 
-    board, speech = offline._placement_inputs(unit, media)
+    board, speech = offline.placement_inputs(unit, media)
     cues = subtitles.build_cues(place(board, speech).lines)
     llm = LanguageModel.from_settings(get_settings())
     texts = llm.translate(

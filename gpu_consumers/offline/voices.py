@@ -125,13 +125,20 @@ def speak(line_text: str, language: str, voice_id: str, out_dir: Path, line_id: 
         speech = espeak.synthesise(
             line_text, voice.voice, pitch=preset.pitch, pace=preset.pace, timbre=preset.timbre
         )
+    return save(speech, out_dir, line_id, line_id, voice.id, language, line_text)
+
+
+def save(
+    speech: Speech, out_dir: Path, name: str, line_id: str, voice_id: str, language: str, text: str
+) -> SpokenLine:
+    """Write the speech as `<name>.wav` into out_dir; what it says of itself."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    audio = write_wav(out_dir / f"{line_id}.wav", speech.samples)
+    audio = write_wav(out_dir / f"{name}.wav", speech.samples)
     return SpokenLine(
         line_id=line_id,
-        voice=voice.id,
+        voice=voice_id,
         language=language,
-        text=line_text,
+        text=text,
         audio=audio.name,
         duration=round(speech.duration, 4),
         words=speech.words,

@@ -171,7 +171,9 @@ def card(directory: Path, front: str) -> Path:
 
 
 def test_licences_come_from_the_model_card(tmp_path):
-    assert read_card(card(tmp_path / "a", "license: openrail++\nlanguage: en")).languages == ["en"]
+    assert (
+        read_card(card(tmp_path / "a", "license: OpenRAIL++\nlanguage: en")).licence == "openrail++"
+    )
     assert (
         read_card(
             card(tmp_path / "b", "license: other\nlicense_name: coqui-public-model-license")

@@ -162,7 +162,8 @@ def test_a_missing_model_is_model_missing(offline: None, tmp_path: Path, cloning
         model_directory(settings, family)
     shutil.copytree(cloning_dir, tmp_path / family)
     directory, card = model_directory(settings, family)
-    assert card.licence == "mit" and card.languages == ["en"]
+    assert card.licence == "mit"
+    assert NeuralVoice.load(directory, "cpu").languages == ["en"]
     assert NeuralVoice.load(directory, "cpu").speakers == SPEAKERS  # files found where it lies
     (directory / "model.pth").unlink()
     with pytest.raises(ModelMissing, match="model.pth"):
