@@ -9,7 +9,7 @@ FILMSTUDIO := $(VENV)/bin/filmstudio
 STAMP := $(VENV)/.installed
 KAFKA_JARS := .build/kafka/libs/.resolved
 APT_PACKAGES := openjdk-17-jre-headless maven postgresql ffmpeg espeak-ng libespeak-ng1 sox \
-	fonts-noto-core fonts-dejavu-core
+	fonts-noto-core fonts-dejavu-core acl
 
 .PHONY: help bootstrap system-packages stack test demo down lint
 

@@ -80,6 +80,21 @@ def running(settings: Settings) -> bool:
     return _pg_ctl(settings, "status", check=False).returncode == 0
 
 
+def _reachable(folder: Path) -> bool:
+    return subprocess.run(_as_owner("test", "-w", str(folder)), check=False).returncode == 0
+
+
+def _let_owner_traverse(folder: Path) -> None:
+    """Grant the cluster owner (only) passage through the folder's closed parents, by ACL: a
+    checkout in a private folder (`mktemp -d` makes them 700) then keeps its cluster inside."""
+    setfacl = shutil.which("setfacl")
+    if setfacl is None:
+        return
+    for parent in reversed(folder.parents):
+        if subprocess.run(_as_owner("test", "-x", str(parent)), check=False).returncode != 0:
+            subprocess.run([setfacl, "-m", f"u:{_owner()}:x", str(parent)], check=False)
+
+
 def _init(settings: Settings) -> None:
     """Create the cluster once, owned by the cluster owner, reachable from its own state folder."""
     if (data_dir(settings) / "PG_VERSION").exists():
@@ -88,8 +103,9 @@ def _init(settings: Settings) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         shutil.chown(folder, _owner(), None)
         folder.chmod(0o700)
-    check = subprocess.run(_as_owner("test", "-w", str(home(settings))), check=False)
-    if check.returncode != 0:
+    if not _reachable(home(settings)):
+        _let_owner_traverse(home(settings))
+    if not _reachable(home(settings)):
         raise ServiceError(
             f"user {_owner()} cannot reach {home(settings)}: make its parents "
             "traversable (chmod o+x) or set FILMSTUDIO_STATE_DIR elsewhere"
