@@ -18,21 +18,21 @@ from prometheus_client import (
     generate_latest,
 )
 
+from adapters.eventstore import EventStore
+from adapters.keystore import SCHEMA as KEYSTORE_SCHEMA
+from adapters.keystore import KeyStore
+from adapters.llm import LLMBadAnswer, LLMUnavailable
+from adapters.metadata import message_context
+from adapters.postgres import connection_pool
+from adapters.settings import Settings, get_settings
 from api import admin, live, media_routes, routes, voice_routes
 from api.auth import Tokens
 from api.deps import Services
 from api.idempotency import SCHEMA as IDEMPOTENCY_SCHEMA
 from api.idempotency import IdempotencyStore
 from api.queries import ReadModels
-from commands.application import EventStore
 from commands.handlers import Studio
-from commands.metadata import message_context
 from domain.errors import Conflict, DomainError, InsufficientCredits, Invalid, NotFound
-from filmstudio.db import connection_pool
-from filmstudio.keystore import SCHEMA as KEYSTORE_SCHEMA
-from filmstudio.keystore import KeyStore
-from filmstudio.llm import LLMBadAnswer, LLMUnavailable
-from filmstudio.settings import Settings, get_settings
 from projections.schema import SCHEMA as READ_MODEL_SCHEMA
 from projections.state import ensure_schema
 

@@ -10,11 +10,11 @@ from fastapi import Depends, Header, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from psycopg_pool import ConnectionPool
 
+from adapters.settings import Settings
 from api.auth import Token, Tokens
 from api.idempotency import IdempotencyStore, request_hash
 from api.queries import ReadModels
 from commands.handlers import Identity, Studio
-from filmstudio.settings import Settings
 from projections.runner import wait_for_position
 
 READ_MODEL_PROJECTION = "readmodels"

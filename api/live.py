@@ -24,11 +24,11 @@ from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 
+from adapters import kafka
+from adapters.settings import Settings
 from api import models
 from api.deps import Caller, Consistent, Svc
 from api.production_view import production_view
-from filmstudio import kafka
-from filmstudio.settings import Settings
 from schemas.work import ProgressTick
 
 log = logging.getLogger(__name__)

@@ -17,10 +17,10 @@ from uuid import UUID
 from fastapi import APIRouter, Header, HTTPException, Request
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 
+from adapters.media import LocalMediaStore
 from api.deps import Caller, Services, Svc
 from api.production_view import SUBTITLES_PREFIX, subtitle_languages
 from commands.handlers import Identity
-from filmstudio.media import LocalMediaStore
 
 router = APIRouter(prefix="/v1", tags=["media"])
 

@@ -11,10 +11,10 @@ from fastapi import APIRouter, File, Form, HTTPException, UploadFile
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from adapters.voice_samples import MAX_UPLOAD_BYTES
 from api import models
 from api.deps import Caller, Consistent, IdempotencyKey, Svc, once
 from domain.voices import Voice
-from filmstudio.voice_samples import MAX_UPLOAD_BYTES
 
 router = APIRouter(prefix="/v1", tags=["voices"])
 

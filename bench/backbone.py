@@ -47,19 +47,19 @@ from psycopg_pool import ConnectionPool
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from commands.application import EventStore  # noqa: E402
+from adapters.eventstore import EventStore  # noqa: E402
+from adapters.keystore import KeyStore  # noqa: E402
+from adapters.metadata import message_context  # noqa: E402
+from adapters.postgres import connection_pool  # noqa: E402
+from adapters.relay import BATCH_SIZE as RELAY_BATCH  # noqa: E402
+from adapters.relay_position import RELAY_KEY, RelayPosition  # noqa: E402
+from adapters.settings import AGGREGATE_TOPICS, PROJECT_ROOT, Settings, get_settings  # noqa: E402
 from commands.handlers import Studio  # noqa: E402
-from commands.metadata import message_context  # noqa: E402
-from commands.relay import BATCH_SIZE as RELAY_BATCH  # noqa: E402
-from commands.relay_position import RELAY_KEY, RelayPosition  # noqa: E402
 from domain.credits import CreditAccount, credit_account_id  # noqa: E402
 from domain.estimate import estimate  # noqa: E402
 from domain.production import Production, ProductionOptions  # noqa: E402
 from domain.project import Project  # noqa: E402
 from domain.user import User  # noqa: E402
-from filmstudio.db import connection_pool  # noqa: E402
-from filmstudio.keystore import KeyStore  # noqa: E402
-from filmstudio.settings import AGGREGATE_TOPICS, PROJECT_ROOT, Settings, get_settings  # noqa: E402
 from filmstudio.stack import postgres, topics  # noqa: E402
 from projections.runner import BATCH_SIZE as PROJECTION_BATCH  # noqa: E402
 

@@ -1,4 +1,4 @@
-"""GPU benchmark: SDXL frames through the studio's model backend (gpu_consumers.model.images).
+"""GPU benchmark: SDXL frames through the studio's model backend (gpu_consumers.final.images).
 
 Run from the repository root where a GPU is lent (the SDXL folder must be installed; nothing is
 downloaded)::
@@ -35,11 +35,11 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from filmstudio.settings import get_settings  # noqa: E402
-from gpu_consumers.model.images import FrameRequest, ImageGenerator, frame_request  # noqa: E402
-from gpu_consumers.model.licences import read_card  # noqa: E402
-from gpu_consumers.model.loading import device as default_device  # noqa: E402
-from gpu_consumers.model.loading import fingerprint  # noqa: E402
+from adapters.settings import get_settings  # noqa: E402
+from gpu_consumers.final.images import FrameRequest, ImageGenerator, frame_request  # noqa: E402
+from gpu_consumers.final.licences import read_card  # noqa: E402
+from gpu_consumers.final.loading import device as default_device  # noqa: E402
+from gpu_consumers.final.loading import fingerprint  # noqa: E402
 
 ANCHORS = "H100 SDXL 1024x1024 30 steps: 2.5 s/image plain, 1.47 s/image with TensorRT"
 PLACES = ["temple courtyard", "village well", "railway platform", "rooftop", "river ghat"]

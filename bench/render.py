@@ -51,13 +51,13 @@ from uuid import uuid4
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from adapters.media import LocalMediaStore  # noqa: E402
 from domain.speech import SpokenLine  # noqa: E402
 from domain.stages import STAGES  # noqa: E402
 from domain.storyboard import Storyboard  # noqa: E402
-from filmstudio.media import LocalMediaStore  # noqa: E402
 from gpu_consumers import units  # noqa: E402
-from gpu_consumers.offline import composition  # noqa: E402
-from gpu_consumers.offline.timeline import CROSSFADE, place  # noqa: E402
+from gpu_consumers.draft import composition  # noqa: E402
+from gpu_consumers.draft.timeline import CROSSFADE, place  # noqa: E402
 from processors import planning  # noqa: E402
 from schemas.work import WorkUnit  # noqa: E402
 

@@ -9,18 +9,18 @@ from uuid import UUID, uuid4
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
 
-from commands.application import EventStore, retry_on_conflict
+from adapters.eventstore import EventStore, retry_on_conflict
+from adapters.keystore import KeyStore
+from adapters.llm import LanguageModel
+from adapters.settings import Settings
+from adapters.voice_samples import SampleRejected, VoiceSampleStore, normalise
 from domain.credits import CreditAccount, credit_account_id
 from domain.errors import Conflict, Invalid, NotFound
 from domain.estimate import estimate
+from domain.fountain import scene_spans
 from domain.production import Production, ProductionOptions
 from domain.project import SCRIPT_HELP, Project, check_choice
 from domain.user import User
-from filmstudio.keystore import KeyStore
-from filmstudio.llm import LanguageModel
-from filmstudio.settings import Settings
-from filmstudio.voice_samples import SampleRejected, VoiceSampleStore, normalise
-from gpu_consumers.offline.fountain import scene_spans
 
 
 @dataclass(frozen=True)

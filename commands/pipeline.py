@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from uuid import UUID
 
-from commands.application import EventStore, retry_on_conflict
+from adapters.eventstore import EventStore, retry_on_conflict
+from adapters.settings import Settings
 from domain.credits import CreditAccount, credit_account_id
 from domain.errors import NotFound
 from domain.estimate import credits_for
 from domain.production import Production
 from domain.project import Project
-from filmstudio.settings import Settings
 
 
 @dataclass(frozen=True)

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
+
+from domain.fountain import parse_fountain, parse_plain
 
 SPOKEN_WORDS_PER_SECOND = 2.5
 ACTION_WORDS_PER_SECOND = 4.0
 SECONDS_PER_SCENE = 3.0
 MINIMUM_SECONDS = 5.0
 QUALITY_MULTIPLIER = {"draft": 1, "final": 4}
-
-_SCENE_HEADING = re.compile(r"^(\.(?=[A-Za-z])|(INT|EXT|EST|INT\./EXT|I/E)[. ])", re.IGNORECASE)
-_CHARACTER = re.compile(r"^[A-Z][A-Z0-9 ._'\-]*(\(.*\))?\s*\^?$")
+SPOKEN = ("dialogue", "lyric")
+SHOWN = ("action", "centered")
 
 
 @dataclass(frozen=True)
@@ -23,28 +23,24 @@ class Estimate:
 
 
 def estimate_seconds(script_format: str, text: str) -> float:
-    """Screen time: dialogue read aloud, action shown, plus a beat per scene."""
-    words = 0.0
-    seconds = 0.0
+    """Screen time: dialogue read aloud, action shown, plus a beat per scene. Scenes are the
+    parser's (`domain.fountain`), so the estimate and the storyboard agree on where scenes are."""
+    elements = parse_plain(text) if script_format == "plain" else parse_fountain(text)
+    spoken = shown = 0
     scenes = 0
-    in_dialogue = False
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line:
-            in_dialogue = False
-            continue
-        count = len(line.split())
-        if script_format == "fountain" and _SCENE_HEADING.match(line):
+    for element in elements:
+        words = len(element.text.split())
+        if element.kind == "scene_heading":
             scenes += 1
-        elif script_format == "fountain" and _CHARACTER.match(line) and not in_dialogue:
-            in_dialogue = True
-        elif script_format == "plain" or in_dialogue:
-            words += count
-        else:
-            seconds += count / ACTION_WORDS_PER_SECOND
-    if script_format == "plain":
-        scenes = max(1, len([p for p in re.split(r"\n\s*\n", text) if p.strip()]))
-    seconds += words / SPOKEN_WORDS_PER_SECOND + scenes * SECONDS_PER_SCENE
+        elif element.kind in SPOKEN or script_format == "plain":  # plain text is narrated
+            spoken += words
+        elif element.kind in SHOWN:
+            shown += words
+    seconds = (
+        spoken / SPOKEN_WORDS_PER_SECOND
+        + shown / ACTION_WORDS_PER_SECOND
+        + max(scenes, 1) * SECONDS_PER_SCENE
+    )
     return round(max(seconds, MINIMUM_SECONDS), 1)
 
 

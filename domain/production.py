@@ -9,6 +9,7 @@ from eventsourcing.domain import Aggregate, event
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from domain.errors import Conflict, Invalid, NotFound
+from domain.language import script_language
 from domain.project import ASPECT_RATIOS, LANGUAGES, Project, check_choice
 from domain.stages import (
     DEFAULT_MAX_ATTEMPTS,
@@ -29,6 +30,11 @@ class ProductionOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     quality: Quality = "draft"
+    language: str | None = Field(
+        default=None,
+        description="the language the script speaks; default: the project's, unless the "
+        "script's words are written in another language's script",
+    )
     languages: list[str] = Field(default_factory=list, max_length=8)
     aspect_ratio: str | None = None
     burn_subtitles: bool = False
@@ -56,6 +62,11 @@ class ProductionOptions(BaseModel):
         for language in value:
             check_choice("languages", language, LANGUAGES)
         return list(dict.fromkeys(value))
+
+    @field_validator("language")
+    @classmethod
+    def _known_language(cls, value: str | None) -> str | None:
+        return None if value is None else check_choice("language", value, LANGUAGES)
 
     @field_validator("aspect_ratio")
     @classmethod
@@ -95,18 +106,21 @@ class Production(Aggregate):
             raise Conflict("this project is archived")
         if project.revision == 0:
             raise Conflict("this project has no script yet")
-        foreign = [lang for lang in options.languages if lang != project.language]
+        language = options.language or script_language(
+            project.script_format, project.script_text, project.language
+        )
+        foreign = [lang for lang in options.languages if lang != language]
         if options.quality == "draft" and foreign:
             raise Invalid(
                 f"subtitles in {', '.join(foreign)} need translation, which only 'final' "
-                f"quality offers; draft subtitles are in the script's language ({project.language})"
+                f"quality offers; draft subtitles are in the script's language ({language})"
             )
         return cls(
             id=production_id,
             project_id=project.id,
             owner_id=project.owner_id,
             revision=project.revision,
-            options=options.model_dump(mode="json"),
+            options=options.model_copy(update={"language": language}).model_dump(mode="json"),
             credits=credits,
             estimated_seconds=estimated_seconds,
         )

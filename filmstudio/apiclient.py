@@ -9,7 +9,7 @@ from typing import Any
 import click
 import httpx
 
-from filmstudio.settings import Settings
+from adapters.settings import Settings
 
 LOCAL_CREATOR_EMAIL = "demo-creator@filmstudio.example.com"
 LOCAL_CREATOR_NAME = "Demo Creator"

@@ -8,11 +8,11 @@ from typing import Any
 
 import click
 
+from adapters.settings import get_settings
 from filmstudio import stack as local_stack
 from filmstudio import supervisor
 from filmstudio.processes import studio_processes
 from filmstudio.procutil import ServiceError
-from filmstudio.settings import get_settings
 from filmstudio.stack import kafka
 
 
@@ -113,12 +113,12 @@ def kafka_tool(tool: str, args: tuple[str, ...]) -> None:
 
 
 # --- Commands from other modules (each a standalone click command that does not import this one)
-from commands.relay_cli import relay  # noqa: E402
 from filmstudio.demo import demo  # noqa: E402
+from filmstudio.projections_cli import projections, replay  # noqa: E402
+from filmstudio.relay_cli import relay  # noqa: E402
 from filmstudio.render import render  # noqa: E402
-from gpu_consumers.cli import workers  # noqa: E402
-from processors.cli import saga  # noqa: E402
-from projections.cli import projections, replay  # noqa: E402
+from filmstudio.saga_cli import saga  # noqa: E402
+from filmstudio.workers_cli import workers  # noqa: E402
 
 for _command in (relay, projections, replay, saga, workers, render, demo):
     main.add_command(_command)

@@ -15,8 +15,8 @@ import click
 import httpx
 from confluent_kafka import Consumer
 
+from adapters.settings import AGGREGATE_TOPICS, PROJECT_ROOT, Settings, get_settings
 from filmstudio.apiclient import api_url, local_creator, token
-from filmstudio.settings import AGGREGATE_TOPICS, PROJECT_ROOT, Settings, get_settings
 
 EXAMPLE = PROJECT_ROOT / "examples" / "the-lamp.fountain"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from filmstudio.settings import Settings
+from adapters.settings import Settings
 from filmstudio.supervisor import ProcessSpec
 
 

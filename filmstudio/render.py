@@ -18,10 +18,10 @@ from typing import Any, TextIO
 import click
 import httpx
 
+from adapters.settings import Settings, get_settings
 from domain.project import ASPECT_RATIOS, LANGUAGES, MAX_TITLE_LENGTH
 from domain.stages import STAGES
 from filmstudio.apiclient import api_url, checked, detail, grant_credits, iter_sse, local_creator
-from filmstudio.settings import Settings, get_settings
 
 BAR_WIDTH = 24
 RECONNECT_SECONDS = 2.0
@@ -212,7 +212,11 @@ def _ensure_credits(
 @click.option(
     "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="default: SCRIPT.mp4"
 )
-@click.option("--language", type=click.Choice(LANGUAGES), default="en", show_default=True)
+@click.option(
+    "--language",
+    type=click.Choice(LANGUAGES),
+    help="the script's language (default: the studio reads it from the script's words)",
+)
 @click.option("--aspect", type=click.Choice(ASPECT_RATIOS), default="16:9", show_default=True)
 @click.option(
     "--quality", type=click.Choice(["draft", "final"]), default="draft", show_default=True
@@ -238,7 +242,7 @@ def _ensure_credits(
 def render(
     script: Path,
     output: Path | None,
-    language: str,
+    language: str | None,
     aspect: str,
     quality: str,
     title: str | None,
@@ -270,7 +274,7 @@ def render(
                 headers=headers,
                 json={
                     "title": title[:MAX_TITLE_LENGTH],
-                    "language": language,
+                    **({"language": language} if language else {}),
                     "aspect_ratio": aspect,
                 },
             )
@@ -291,7 +295,10 @@ def render(
                 headers={**headers, "Idempotency-Key": str(uuid.uuid4())},
                 json={
                     "quality": quality,
-                    "languages": list(dict.fromkeys([language, *subtitle_languages])),
+                    **({"language": language} if language else {}),
+                    "languages": list(
+                        dict.fromkeys([*([language] if language else []), *subtitle_languages])
+                    ),
                     "aspect_ratio": aspect,
                     "burn_subtitles": burn_subtitles,
                     "voices": cast,

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import httpx
 
+from adapters.settings import PROJECT_ROOT, Settings, get_settings
 from filmstudio import procutil
 from filmstudio.procutil import ServiceError
-from filmstudio.settings import PROJECT_ROOT, Settings, get_settings
 
 
 @dataclass(frozen=True)

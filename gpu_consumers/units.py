@@ -14,13 +14,13 @@ from typing import Any
 
 import numpy as np
 
+from adapters.media import LocalMediaStore
 from domain.speech import SpokenLine
 from domain.storyboard import Character, Line, Scene, Shot, Storyboard
 from domain.voices import parse_voice, voice_for
-from filmstudio.media import LocalMediaStore
-from gpu_consumers.offline import composition, frames, lipsync, music, screenplay, subtitles, voices
-from gpu_consumers.offline.composition_graph import Timeline, TimelineShot, VoiceClip
-from gpu_consumers.offline.timeline import CROSSFADE, in_shot, joined, place
+from gpu_consumers.draft import composition, frames, lipsync, music, screenplay, subtitles, voices
+from gpu_consumers.draft.composition_graph import Timeline, TimelineShot, VoiceClip
+from gpu_consumers.draft.timeline import CROSSFADE, in_shot, joined, place
 from gpu_consumers.worker import Compute
 from schemas.work import WorkUnit
 

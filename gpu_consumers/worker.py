@@ -21,9 +21,9 @@ from pathlib import Path
 from confluent_kafka import Message, TopicPartition
 from pydantic import ValidationError
 
-from filmstudio.kafka import consumer, producer, send
-from filmstudio.media import LocalMediaStore
-from filmstudio.settings import Settings
+from adapters.kafka import consumer, producer, send
+from adapters.media import LocalMediaStore
+from adapters.settings import Settings
 from schemas.work import ProgressTick, UnitResult, WorkUnit, work_topic
 
 log = logging.getLogger(__name__)

@@ -19,13 +19,13 @@ import psycopg
 from confluent_kafka import KafkaException
 from eventsourcing.persistence import OperationalError
 
-from commands.application import EventStore
+from adapters.eventstore import EventStore
+from adapters.kafka import producer
+from adapters.media import LocalMediaStore
+from adapters.postgres import connection_pool
+from adapters.settings import Settings
 from commands.pipeline import Pipeline
 from domain.errors import DomainError
-from filmstudio.db import connection_pool
-from filmstudio.kafka import producer
-from filmstudio.media import LocalMediaStore
-from filmstudio.settings import Settings
 from processors.saga import ACTIVE_SQL, ProductionSaga
 from schemas.envelope import Envelope
 from schemas.work import UnitResult

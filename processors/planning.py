@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from adapters.media import artifact_key
 from domain.storyboard import Storyboard
 from domain.voices import parse_voice, voice_for
-from filmstudio.media import artifact_key
 
 BACKEND = "offline"
 VERSION = "1"

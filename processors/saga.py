@@ -16,13 +16,13 @@ from uuid import UUID
 
 from confluent_kafka import Producer
 
+from adapters.kafka import send
+from adapters.media import LocalMediaStore
+from adapters.settings import Settings
 from commands.pipeline import Pipeline
 from domain.production import Production
 from domain.stages import DEFAULT_MAX_ATTEMPTS, FINAL_STAGE
 from domain.storyboard import Storyboard
-from filmstudio.kafka import send
-from filmstudio.media import LocalMediaStore
-from filmstudio.settings import Settings
 from processors import planning
 from schemas.envelope import Envelope
 from schemas.work import DeadLetter, ProgressTick, UnitResult, WorkUnit, work_topic
@@ -158,7 +158,7 @@ class ProductionSaga:
         return planning.Production(
             script_format=script_format,
             script_text=text,
-            language=project.language,
+            language=options.get("language") or project.language,
             aspect_ratio=options.get("aspect_ratio") or project.aspect_ratio,
             languages=options.get("languages") or [],
             burn_subtitles=bool(options.get("burn_subtitles")),

@@ -6,7 +6,7 @@ from typing import Protocol
 
 from psycopg import Connection
 
-from filmstudio.settings import Settings
+from adapters.settings import Settings
 from schemas.envelope import Envelope
 
 

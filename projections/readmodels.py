@@ -14,8 +14,8 @@ from uuid import UUID
 from psycopg import Connection
 from psycopg.types.json import Jsonb
 
-from filmstudio.keystore import KeyStore
-from filmstudio.settings import AGGREGATE_TOPICS, Settings
+from adapters.keystore import KeyStore
+from adapters.settings import AGGREGATE_TOPICS, Settings
 from projections.schema import READ_MODEL_TABLES
 from projections.schema import SCHEMA as READ_MODEL_SCHEMA
 from schemas.envelope import Envelope

@@ -26,9 +26,9 @@ from confluent_kafka import (
 from psycopg import Connection
 from psycopg_pool import ConnectionPool
 
-from commands.relay import lock_key
-from commands.relay_position import RELAY_KEY, RelayPosition
-from filmstudio.settings import Settings
+from adapters.relay import lock_key
+from adapters.relay_position import RELAY_KEY, RelayPosition
+from adapters.settings import Settings
 from projections import state
 from projections.base import Projection
 from projections.state import wait_for_position

@@ -10,8 +10,8 @@ from uuid import UUID
 from psycopg import Connection, errors
 from psycopg_pool import ConnectionPool
 
-from commands.relay_position import RelayPosition
-from filmstudio.db import create_tables
+from adapters.postgres import create_tables
+from adapters.relay_position import RelayPosition
 
 Partition = tuple[str, int]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from commands.relay_position import RelayPosition
+from adapters.relay_position import RelayPosition
 
 
 def satisfied(record: RelayPosition, consumed: Mapping[str, int]) -> bool:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from filmstudio.settings import Settings, get_settings
+from adapters.settings import Settings, get_settings
 
 INTEGRATION_DIR = Path(__file__).parent / "integration"
 

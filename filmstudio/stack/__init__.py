@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from filmstudio.settings import Settings
+from adapters.settings import Settings
 from filmstudio.stack import kafka, postgres, topics
 
 

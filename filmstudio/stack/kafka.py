@@ -10,9 +10,9 @@ from pathlib import Path
 
 from confluent_kafka.admin import AdminClient
 
+from adapters.settings import PROJECT_ROOT, Settings
 from filmstudio import procutil
 from filmstudio.procutil import ServiceError
-from filmstudio.settings import PROJECT_ROOT, Settings
 
 KAFKA_VERSION = "4.3.1"
 DEPLOY_DIR = PROJECT_ROOT / "deploy" / "local" / "kafka"

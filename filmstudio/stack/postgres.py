@@ -12,9 +12,9 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from adapters.settings import Settings
 from filmstudio import procutil
 from filmstudio.procutil import ServiceError
-from filmstudio.settings import Settings
 
 CLUSTER_OWNER = "postgres"  # initdb refuses root, so a root caller runs the cluster as this user
 

@@ -14,8 +14,8 @@ from confluent_kafka.admin import (
     NewTopic,
 )
 
+from adapters.settings import AGGREGATE_TOPICS, Settings
 from domain.stages import STAGES
-from filmstudio.settings import AGGREGATE_TOPICS, Settings
 from schemas.work import MODEL_STAGES, work_topic
 
 HOUR_MS = 3_600_000

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from filmstudio.settings import PROJECT_ROOT, Settings
+from adapters.settings import PROJECT_ROOT, Settings
 
 
 def free_port() -> int:

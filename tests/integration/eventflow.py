@@ -16,13 +16,13 @@ from uuid import UUID
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
-from commands.application import EventStore
+from adapters.eventstore import EventStore
+from adapters.keystore import KeyStore
+from adapters.postgres import connection_pool
+from adapters.relay import Relay
+from adapters.settings import AGGREGATE_TOPICS, PROJECT_ROOT, Settings
 from commands.handlers import Studio
-from commands.relay import Relay
 from domain.production import ProductionOptions
-from filmstudio.db import connection_pool
-from filmstudio.keystore import KeyStore
-from filmstudio.settings import AGGREGATE_TOPICS, PROJECT_ROOT, Settings
 from schemas.envelope import Envelope
 
 SCRIPT = "INT. HOUSE - DAY\n\nMEERA\nLight the lamp.\n"

@@ -10,8 +10,8 @@ import httpx
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
+from adapters.settings import Settings
 from domain.credits import credit_account_id
-from filmstudio.settings import Settings
 from tests.integration.apiflow import SCRIPT, grant, project_with_script, register
 
 

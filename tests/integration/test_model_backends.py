@@ -14,7 +14,7 @@ import httpx
 import numpy as np
 import pytest
 
-from filmstudio.settings import Settings
+from adapters.settings import Settings
 from tests.integration.conftest import Process, free_port, start_studio
 from tests.integration.test_pipeline import artifact, creator, produce, results_of, wait_for
 from tests.support.openai_server import LocalOpenAIServer

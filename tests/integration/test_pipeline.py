@@ -18,8 +18,8 @@ import psycopg
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
-from filmstudio.kafka import producer
-from filmstudio.settings import PROJECT_ROOT, Settings
+from adapters.kafka import producer
+from adapters.settings import PROJECT_ROOT, Settings
 from tests.integration.conftest import cli_process, free_port, start_studio
 
 LAMP = (PROJECT_ROOT / "examples" / "the-lamp.fountain").read_text()

@@ -17,13 +17,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from adapters import kafka
+from adapters.eventstore import EventStore
+from adapters.media import LocalMediaStore, artifact_key
+from adapters.settings import Settings
 from api.live import partition_for
-from commands.application import EventStore
 from commands.pipeline import Pipeline
 from domain.stages import STAGES
-from filmstudio import kafka
-from filmstudio.media import LocalMediaStore, artifact_key
-from filmstudio.settings import Settings
 from schemas.work import ProgressTick
 from tests.integration.apiflow import SCRIPT, grant, project_with_script, register
 from tests.integration.conftest import studio_env

@@ -10,11 +10,11 @@ import psycopg
 import pytest
 from confluent_kafka import Producer
 
-from commands.relay_position import read_last_position
+from adapters.postgres import connection_pool
+from adapters.relay_position import read_last_position
+from adapters.settings import Settings
 from domain.credits import credit_account_id
 from domain.production import ProductionOptions
-from filmstudio.db import connection_pool
-from filmstudio.settings import Settings
 from projections import state
 from projections.readmodels import ReadModelProjection
 from projections.replay import replay

@@ -11,9 +11,9 @@ import psycopg
 import pytest
 from confluent_kafka import KafkaException, Producer
 
-from commands.relay import Relay
-from commands.relay_position import read_last_position
-from filmstudio.settings import Settings
+from adapters.relay import Relay
+from adapters.relay_position import read_last_position
+from adapters.settings import Settings
 from tests.integration.eventflow import (
     assert_exactly_once_in_order,
     burst,

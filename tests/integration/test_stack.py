@@ -9,7 +9,7 @@ import psycopg
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, ConfigResource
 
-from filmstudio.settings import Settings
+from adapters.settings import Settings
 from filmstudio.stack import topics
 from filmstudio.stack.topics import CATALOGUE
 

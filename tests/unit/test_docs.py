@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from filmstudio.settings import Settings
+from adapters.settings import Settings
 from filmstudio.stack.topics import CATALOGUE, STAGES
 from schemas.catalogue import BY_TYPE
 

@@ -9,8 +9,8 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from filmstudio.llm import BATCH_SIZE, LanguageModel, LLMBadAnswer, LLMUnavailable
-from filmstudio.settings import Settings
+from adapters.llm import BATCH_SIZE, LanguageModel, LLMBadAnswer, LLMUnavailable
+from adapters.settings import Settings
 from tests.support.openai_server import EXPANDED_BEAT, LocalOpenAIServer
 
 KEY = "sk-test-Zq81SECRETkey"

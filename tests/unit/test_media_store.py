@@ -2,7 +2,7 @@
 
 import pytest
 
-from filmstudio.media import LocalMediaStore, artifact_key
+from adapters.media import LocalMediaStore, artifact_key
 
 
 def test_keys_depend_on_every_part_and_not_on_dict_order():

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from adapters.settings import Settings
+from domain.screenplay import analyse
 from domain.storyboard import Storyboard
-from filmstudio.settings import Settings
-from gpu_consumers.model.analysis import ScriptAnalyser
-from gpu_consumers.model.loading import ModelMissing, model_directory
-from gpu_consumers.offline.screenplay import analyse
+from gpu_consumers.final.analysis import ScriptAnalyser
+from gpu_consumers.final.loading import ModelMissing, model_directory
 from tests.tinymodels.analysis import (
     ENTITY_LABELS,
     MOODS,

@@ -14,8 +14,8 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 pytest.importorskip("peft")
 
-from gpu_consumers.model.images import FrameRequest, ImageGenerator, frame_request  # noqa: E402
-from gpu_consumers.model.licences import read_card  # noqa: E402
+from gpu_consumers.final.images import FrameRequest, ImageGenerator, frame_request  # noqa: E402
+from gpu_consumers.final.licences import read_card  # noqa: E402
 from tests.tinymodels.sdxl import build_tiny_sdxl  # noqa: E402
 
 STYLES = ["noir", "watercolour"]

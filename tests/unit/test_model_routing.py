@@ -8,16 +8,16 @@ from uuid import uuid4
 import pytest
 from pydantic import ValidationError
 
+from adapters.settings import Settings
+from domain import screenplay
 from domain.errors import Conflict, Invalid, NotFound
+from domain.fountain import scene_spans
 from domain.production import ProductionOptions
 from domain.project import Project
 from domain.user import User
 from domain.voices import parse_voice
-from filmstudio.settings import Settings
-from gpu_consumers.model.licences import LicenceRefused, check_licence, read_card
-from gpu_consumers.model.loading import ModelMissing, model_directory
-from gpu_consumers.offline import screenplay
-from gpu_consumers.offline.fountain import scene_spans
+from gpu_consumers.final.licences import LicenceRefused, check_licence, read_card
+from gpu_consumers.final.loading import ModelMissing, model_directory
 from processors import planning
 from schemas.work import work_topic
 

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from filmstudio.settings import Settings
-from gpu_consumers.model.loading import FAMILIES, ModelMissing, model_directory
-from gpu_consumers.model.speech import NeuralVoice
-from gpu_consumers.offline.voices import SAMPLE_RATE, Speech, word_text
+from adapters.settings import Settings
+from gpu_consumers.draft.voices import SAMPLE_RATE, Speech, word_text
+from gpu_consumers.final.loading import FAMILIES, ModelMissing, model_directory
+from gpu_consumers.final.speech import NeuralVoice
 from tests.tinymodels.tts import build_tiny_tts
 
 LINE = "Hello, world. The lamp is on the table by the door!"

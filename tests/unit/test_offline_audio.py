@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 from domain.speech import SpokenLine
-from gpu_consumers.offline import espeak, music, piper_voice
-from gpu_consumers.offline.voices import speak
+from gpu_consumers.draft import espeak, music, piper_voice
+from gpu_consumers.draft.voices import speak
 
 ENGLISH = "Light it again, Arjun. Before the bells."
 HINDI = "दीपक फिर से जलाओ, अर्जुन। घंटियों से पहले।"

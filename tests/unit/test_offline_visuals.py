@@ -15,8 +15,8 @@ import pytest
 
 from domain.speech import PhonemeTiming, SpokenLine, WordTiming
 from domain.storyboard import Character, Scene, Shot, Storyboard
-from gpu_consumers.offline.composition import compose, loudness, measure, run_ffmpeg
-from gpu_consumers.offline.composition_graph import (
+from gpu_consumers.draft.composition import compose, loudness, measure, run_ffmpeg
+from gpu_consumers.draft.composition_graph import (
     Timeline,
     TimelineShot,
     VoiceClip,
@@ -25,9 +25,9 @@ from gpu_consumers.offline.composition_graph import (
     shot_starts,
     voice_bus,
 )
-from gpu_consumers.offline.figures import look_for
-from gpu_consumers.offline.frames import mouths, render_frame, write_frame
-from gpu_consumers.offline.lipsync import (
+from gpu_consumers.draft.figures import look_for
+from gpu_consumers.draft.frames import mouths, render_frame, write_frame
+from gpu_consumers.draft.lipsync import (
     VISEMES,
     frame_count,
     mouth_box,
@@ -35,7 +35,7 @@ from gpu_consumers.offline.lipsync import (
     viseme_of,
     viseme_track,
 )
-from gpu_consumers.offline.subtitles import (
+from gpu_consumers.draft.subtitles import (
     MAX_CHARS,
     build_cues,
     display_length,

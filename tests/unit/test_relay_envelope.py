@@ -6,10 +6,10 @@ import pytest
 from eventsourcing.application import Application
 from eventsourcing.utils import get_topic
 
-from commands.application import MetadataMapper
-from commands.metadata import message_context
-from commands.relay import lock_key, to_envelope
-from commands.relay_position import RelayPosition
+from adapters.eventstore import MetadataMapper
+from adapters.metadata import message_context
+from adapters.relay import lock_key, to_envelope
+from adapters.relay_position import RelayPosition
 from domain.credits import CreditAccount, credit_account_id
 from domain.project import Project
 from domain.user import User

@@ -5,10 +5,10 @@ from pathlib import Path
 import pytest
 
 from domain.estimate import estimate_seconds
+from domain.fountain import Element, parse_fountain, parse_plain, plain_text
+from domain.screenplay import analyse, seed_for
 from domain.storyboard import Storyboard
 from domain.voices import voice_for
-from gpu_consumers.offline.fountain import Element, parse_fountain, parse_plain, plain_text
-from gpu_consumers.offline.screenplay import analyse, seed_for
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 LAMP = (EXAMPLES / "the-lamp.fountain").read_text()

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from filmstudio.settings import AGGREGATE_TOPICS, Settings
+from adapters.settings import AGGREGATE_TOPICS, Settings
 from filmstudio.stack.topics import CATALOGUE, STAGES
 
 

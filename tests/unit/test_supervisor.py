@@ -1,9 +1,9 @@
 import sys
 from pathlib import Path
 
+from adapters.settings import Settings
 from filmstudio import supervisor
 from filmstudio.procutil import wait_until
-from filmstudio.settings import Settings
 from filmstudio.supervisor import ProcessSpec
 
 

@@ -8,8 +8,8 @@ import wave
 
 import pytest
 
-from filmstudio.voice_samples import SAMPLE_RATE, SampleRejected, normalise
-from gpu_consumers.offline.subtitles import Cue, retext
+from adapters.voice_samples import SAMPLE_RATE, SampleRejected, normalise
+from gpu_consumers.draft.subtitles import Cue, retext
 
 
 def encoded(seconds: float, codec: str = "pcm_s16le", fmt: str = "wav") -> bytes:

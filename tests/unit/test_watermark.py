@@ -1,6 +1,6 @@
 """The read-your-writes watermark, as a pure function."""
 
-from commands.relay_position import RelayPosition
+from adapters.relay_position import RelayPosition
 from projections.watermark import advance, relevant, satisfied
 
 A0, A1, B0 = "s.events.user:0", "s.events.user:1", "s.events.credits:0"

@@ -20,7 +20,7 @@ import numpy as np
 from domain.speech import PhonemeTiming, WordTiming
 from domain.storyboard import Mood
 from domain.voices import ESPEAK_VOICE
-from gpu_consumers.offline.voices import SAMPLE_RATE, write_wav
+from gpu_consumers.draft.voices import SAMPLE_RATE, write_wav
 
 PEAK = 10 ** (-3 / 20)  # -3 dBFS, headroom for the mix
 MAJOR, MINOR = (0, 2, 4, 5, 7, 9, 11), (0, 2, 3, 5, 7, 8, 10)
@@ -191,7 +191,7 @@ def chant(
 
     The piece lasts `duration` seconds, or longer when the lyrics need it (a sloka is never
     cut); it writes a 48 kHz stereo WAV and returns the word timings for subtitles."""
-    from gpu_consumers.offline import espeak
+    from gpu_consumers.draft import espeak
 
     texts = [line if isinstance(line, str) else line.text for line in lines]
     if not any(text.strip() for text in texts):

@@ -18,14 +18,14 @@ from uuid import UUID
 
 from PIL import Image
 
+from adapters.media import LocalMediaStore
+from adapters.settings import get_settings
+from domain import screenplay, subtitles, voices
 from domain.storyboard import Line
 from domain.voices import VARIANTS, parse_voice, voice_for
-from filmstudio.media import LocalMediaStore
-from filmstudio.settings import get_settings
 from gpu_consumers import units as offline
-from gpu_consumers.model.loading import device, fingerprint, model_directory, release_memory
-from gpu_consumers.offline import screenplay, subtitles, voices
-from gpu_consumers.offline.timeline import place
+from gpu_consumers.draft.timeline import place
+from gpu_consumers.final.loading import device, fingerprint, model_directory, release_memory
 from gpu_consumers.worker import BatchCompute, one_by_one
 from schemas.work import WorkUnit
 
@@ -39,15 +39,15 @@ def _loaded(family: str) -> tuple[Any, dict[str, str]]:
     directory, card = model_directory(settings, family)
     where = device(settings)
     if family == "sdxl":
-        from gpu_consumers.model.images import ImageGenerator
+        from gpu_consumers.final.images import ImageGenerator
 
         model: Any = ImageGenerator.load(directory, where)
     elif family == "script-analysis":
-        from gpu_consumers.model.analysis import ScriptAnalyser
+        from gpu_consumers.final.analysis import ScriptAnalyser
 
         model = ScriptAnalyser.load(directory, where)
     else:
-        from gpu_consumers.model.speech import NeuralVoice
+        from gpu_consumers.final.speech import NeuralVoice
 
         model = NeuralVoice.load(directory, where)
     return model, {"family": family, "fingerprint": fingerprint(directory), "licence": card.licence}
@@ -77,7 +77,7 @@ def _render_size(width: int, height: int, long_side: int) -> dict[str, int]:
 
 def image_generation(units: list[WorkUnit], media: LocalMediaStore, outs: list[Path]) -> None:
     """One SDXL call for the whole batch at SDXL's scale; each frame then at its unit's size."""
-    from gpu_consumers.model.images import frame_request
+    from gpu_consumers.final.images import frame_request
 
     settings = get_settings()
     generator, meta = _loaded("sdxl")
@@ -133,9 +133,9 @@ def voice_synthesis(unit: WorkUnit, media: LocalMediaStore, out: Path) -> None:
 
 @cache
 def _samples() -> Any:
-    from filmstudio.db import connection_pool
-    from filmstudio.keystore import KeyStore
-    from filmstudio.voice_samples import VoiceSampleStore
+    from adapters.keystore import KeyStore
+    from adapters.postgres import connection_pool
+    from adapters.voice_samples import VoiceSampleStore
 
     settings = get_settings()
     keys = KeyStore(
@@ -146,7 +146,7 @@ def _samples() -> Any:
 
 def translated_subtitles(unit: WorkUnit, media: LocalMediaStore, out: Path) -> None:
     """The script language's cues, translated by the language model, timings kept."""
-    from filmstudio.llm import LanguageModel
+    from adapters.llm import LanguageModel
 
     board, speech = offline.placement_inputs(unit, media)
     cues = subtitles.build_cues(place(board, speech).lines)

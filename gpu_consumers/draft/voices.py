@@ -108,7 +108,7 @@ def speak(line_text: str, language: str, voice_id: str, out_dir: Path, line_id: 
     if not line_id or "/" in line_id or "\\" in line_id or line_id.startswith("."):
         raise ValueError(f"a line id names a file in out_dir, not {line_id!r}")
     if voice.engine == "piper":
-        from gpu_consumers.offline import piper_voice
+        from gpu_consumers.draft import piper_voice
 
         if language != "en" or voice.voice != piper_voice.VOICE:
             raise ValueError(
@@ -117,7 +117,7 @@ def speak(line_text: str, language: str, voice_id: str, out_dir: Path, line_id: 
             )
         speech = piper_voice.synthesise(line_text, pitch=preset.pitch, pace=preset.pace)
     else:
-        from gpu_consumers.offline import espeak
+        from gpu_consumers.draft import espeak
 
         expected = ESPEAK_VOICE.get(language, language)
         if voice.voice.split("-")[0] != expected.split("-")[0]:

@@ -13,7 +13,7 @@ import wave
 from pathlib import Path
 from uuid import UUID
 
-from filmstudio.keystore import KeyStore
+from adapters.keystore import KeyStore
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 MIN_SECONDS, MAX_SECONDS = 3.0, 60.0

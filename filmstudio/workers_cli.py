@@ -9,9 +9,9 @@ import threading
 
 import click
 
+from adapters.media import LocalMediaStore
+from adapters.settings import get_settings
 from domain.stages import STAGES
-from filmstudio.media import LocalMediaStore
-from filmstudio.settings import get_settings
 from filmstudio.shutdown import stop_on_signals
 from gpu_consumers.worker import BatchCompute, StageWorker, one_by_one
 from schemas.work import MODEL_STAGES
@@ -19,7 +19,7 @@ from schemas.work import MODEL_STAGES
 
 def _computes(pool: str) -> dict[str, BatchCompute]:
     if pool == "gpu":
-        from gpu_consumers.model.units import MODEL_COMPUTE  # imports torch and the models
+        from gpu_consumers.final.units import MODEL_COMPUTE  # imports torch and the models
 
         return MODEL_COMPUTE
     from gpu_consumers.units import COMPUTE  # imports the media backends

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, get_args
 
 from domain.storyboard import Mood, Scene, Shot, Storyboard
-from gpu_consumers.model.loading import ModelMissing
+from gpu_consumers.final.loading import ModelMissing
 
 if TYPE_CHECKING:  # transformers is imported on load: this module imports without it
     from transformers import Pipeline

@@ -6,7 +6,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Producer
 
-from filmstudio.settings import Settings
+from adapters.settings import Settings
 
 
 def producer(settings: Settings, **extra: Any) -> Producer:

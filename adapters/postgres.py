@@ -5,7 +5,7 @@ from __future__ import annotations
 from psycopg import Connection, errors
 from psycopg_pool import ConnectionPool
 
-from filmstudio.settings import Settings
+from adapters.settings import Settings
 
 
 def connection_pool(settings: Settings, max_size: int = 8, name: str = "studio") -> ConnectionPool:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
-from gpu_consumers.model.loading import release_memory
+from gpu_consumers.final.loading import release_memory
 
 if TYPE_CHECKING:
     from diffusers import StableDiffusionXLPipeline

@@ -15,7 +15,7 @@ from uuid import UUID
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from psycopg_pool import ConnectionPool
 
-from filmstudio.db import create_tables
+from adapters.postgres import create_tables
 
 ERASED = "[erased]"
 _PREFIX = "v1:"

@@ -12,8 +12,8 @@ import gc
 import hashlib
 from pathlib import Path
 
-from filmstudio.settings import Settings
-from gpu_consumers.model.licences import ModelCard, check_licence
+from adapters.settings import Settings
+from gpu_consumers.final.licences import ModelCard, check_licence
 
 FAMILIES = {
     "image_generation": "sdxl",

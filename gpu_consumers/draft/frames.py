@@ -19,7 +19,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFilter
 
 from domain.storyboard import Scene, Shot, Storyboard
-from gpu_consumers.offline.figures import RGB, Mouth, draw_figure, look_for, seed_of
+from gpu_consumers.draft.figures import RGB, Mouth, draw_figure, look_for, seed_of
 
 SS = 2  # supersampling
 ASPECTS = {"16:9": (1280, 720), "9:16": (720, 1280), "1:1": (1080, 1080)}

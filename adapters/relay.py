@@ -1,7 +1,7 @@
 """The relay: publishes every recorded event to Kafka, in notification order, exactly once.
 
 Each Kafka transaction holds a batch of events plus one position record (see
-``commands.relay_position``); a restarted relay resumes after the last committed record, and its
+``adapters.relay_position``); a restarted relay resumes after the last committed record, and its
 transactional id fences a zombie predecessor. A Postgres advisory lock keeps one relay active;
 the others wait as standbys.
 """
@@ -20,9 +20,9 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from eventsourcing.persistence import Mapper, Notification, PersistenceError
 from psycopg import sql
 
-from commands.application import EventStore
-from commands.relay_position import RELAY_KEY, RelayPosition, partition_key, read_last_position
-from filmstudio.settings import Settings
+from adapters.eventstore import EventStore
+from adapters.relay_position import RELAY_KEY, RelayPosition, partition_key, read_last_position
+from adapters.settings import Settings
 from schemas.envelope import Envelope, envelope_from_stored
 
 log = logging.getLogger(__name__)

@@ -6,8 +6,8 @@ import logging
 
 import click
 
-from commands.relay import run_relay
-from filmstudio.settings import get_settings
+from adapters.relay import run_relay
+from adapters.settings import get_settings
 from filmstudio.shutdown import stop_on_signals
 
 

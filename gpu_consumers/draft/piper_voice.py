@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from domain.speech import PhonemeTiming, WordTiming
-from gpu_consumers.offline.voices import (
+from gpu_consumers.draft.voices import (
     Speech,
     peak_normalise,
     resample,
@@ -41,7 +41,7 @@ _LOCK = threading.Lock()
 
 
 def default_cache_dir() -> Path:
-    from filmstudio.settings import get_settings
+    from adapters.settings import get_settings
 
     return get_settings().build_dir / "voices"
 

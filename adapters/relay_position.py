@@ -13,7 +13,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
-from filmstudio.settings import Settings
+from adapters.settings import Settings
 
 RELAY_KEY = b"relay"
 _ELECTING = (

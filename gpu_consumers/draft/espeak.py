@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from domain.speech import PhonemeTiming, WordTiming
-from gpu_consumers.offline.voices import (
+from gpu_consumers.draft.voices import (
     Speech,
     peak_normalise,
     resample,

@@ -8,9 +8,9 @@ from collections.abc import Callable
 import click
 from psycopg_pool import ConnectionPool
 
-from filmstudio.db import connection_pool
-from filmstudio.keystore import KeyStore
-from filmstudio.settings import Settings, get_settings
+from adapters.keystore import KeyStore
+from adapters.postgres import connection_pool
+from adapters.settings import Settings, get_settings
 from filmstudio.shutdown import stop_on_signals
 from projections.base import Projection
 from projections.readmodels import ReadModelProjection

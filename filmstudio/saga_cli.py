@@ -7,7 +7,7 @@ import logging
 import click
 import faust
 
-from filmstudio.settings import get_settings
+from adapters.settings import get_settings
 from processors.app import create_app
 
 

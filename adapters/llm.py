@@ -13,7 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 if TYPE_CHECKING:
     from openai import OpenAI
 
-    from filmstudio.settings import Settings
+    from adapters.settings import Settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

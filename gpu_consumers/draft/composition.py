@@ -22,7 +22,7 @@ from typing import Literal
 
 import ffmpeg
 
-from gpu_consumers.offline.composition_graph import (
+from gpu_consumers.draft.composition_graph import (
     VOICE_REF,
     Timeline,
     audio_graph,
@@ -30,7 +30,7 @@ from gpu_consumers.offline.composition_graph import (
     video_graph,
     voice_bus,
 )
-from gpu_consumers.offline.lipsync import video_args
+from gpu_consumers.draft.lipsync import video_args
 
 TARGET_LUFS = -14.0
 MAX_TRUE_PEAK = -1.0

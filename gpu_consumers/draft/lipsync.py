@@ -20,7 +20,7 @@ import ffmpeg
 from PIL import Image, ImageDraw
 
 from domain.speech import PhonemeTiming, SpokenLine
-from gpu_consumers.offline.figures import Mouth
+from gpu_consumers.draft.figures import Mouth
 
 FPS = 30
 SS = 4  # supersampling of the mouth patch

@@ -13,10 +13,10 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, Mapper, StoredEvent
 from eventsourcing.utils import get_topic
 
-from commands.metadata import current_meta
+from adapters.metadata import current_meta
+from adapters.postgres import SCHEMA_LOCK
+from adapters.settings import Settings
 from domain.credits import CreditAccount
-from filmstudio.db import SCHEMA_LOCK
-from filmstudio.settings import Settings
 
 META_KEY = "__meta__"
 MAX_ATTEMPTS = 50

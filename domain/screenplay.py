@@ -18,10 +18,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from domain.storyboard import Character, Line, LineKind, Scene, Shot, Storyboard, TimeOfDay
-from domain.voices import VARIANTS, parse_voice, voice_for
-from gpu_consumers.offline.fountain import Element, parse_fountain, parse_plain
-from gpu_consumers.offline.script_traits import (
+from domain.fountain import Element, parse_fountain, parse_plain
+from domain.script_traits import (
     is_devanagari,
     is_offscreen,
     language_of,
@@ -31,6 +29,8 @@ from gpu_consumers.offline.script_traits import (
     shown_seconds,
     time_in_prose,
 )
+from domain.storyboard import Character, Line, LineKind, Scene, Shot, Storyboard, TimeOfDay
+from domain.voices import VARIANTS, parse_voice, voice_for
 
 __all__ = ["Element", "analyse", "parse_fountain", "parse_plain", "seed_for"]
 

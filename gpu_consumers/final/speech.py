@@ -33,9 +33,9 @@ from typing import Any, TypeVar
 import numpy as np
 
 from domain.speech import PhonemeTiming, Timed, WordTiming
-from gpu_consumers.model.loading import ModelMissing, release_memory
-from gpu_consumers.offline.piper_voice import phoneme_groups
-from gpu_consumers.offline.voices import Speech, peak_normalise, resample, word_text
+from gpu_consumers.draft.piper_voice import phoneme_groups
+from gpu_consumers.draft.voices import Speech, peak_normalise, resample, word_text
+from gpu_consumers.final.loading import ModelMissing, release_memory
 
 SEED = 20261126
 CHECKPOINTS = ("model.pth", "model_file.pth")
