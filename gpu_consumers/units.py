@@ -15,10 +15,11 @@ from typing import Any
 import numpy as np
 
 from adapters.media import LocalMediaStore
+from domain import screenplay
 from domain.speech import SpokenLine
 from domain.storyboard import Character, Line, Scene, Shot, Storyboard
 from domain.voices import parse_voice, voice_for
-from gpu_consumers.draft import composition, frames, lipsync, music, screenplay, subtitles, voices
+from gpu_consumers.draft import composition, frames, lipsync, music, subtitles, voices
 from gpu_consumers.draft.composition_graph import Timeline, TimelineShot, VoiceClip
 from gpu_consumers.draft.timeline import CROSSFADE, in_shot, joined, place
 from gpu_consumers.worker import Compute

@@ -20,10 +20,11 @@ from PIL import Image
 
 from adapters.media import LocalMediaStore
 from adapters.settings import get_settings
-from domain import screenplay, subtitles, voices
+from domain import screenplay
 from domain.storyboard import Line
 from domain.voices import VARIANTS, parse_voice, voice_for
 from gpu_consumers import units as offline
+from gpu_consumers.draft import subtitles, voices
 from gpu_consumers.draft.timeline import place
 from gpu_consumers.final.loading import device, fingerprint, model_directory, release_memory
 from gpu_consumers.worker import BatchCompute, one_by_one
