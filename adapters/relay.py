@@ -20,6 +20,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from eventsourcing.persistence import Mapper, Notification, PersistenceError
 from psycopg import sql
 
+from adapters import kafka
 from adapters.eventstore import EventStore
 from adapters.relay_position import RELAY_KEY, RelayPosition, partition_key, read_last_position
 from adapters.settings import Settings
@@ -44,7 +45,7 @@ class Relay:
         self.settings = settings
         self.store = store
         self.batch_size = batch_size
-        self.name = f"{settings.topic_prefix}.relay"
+        self.name = settings.topics.group("relay")
         self.active = threading.Event()
         self.position = RelayPosition()
         self.published = 0
@@ -80,7 +81,7 @@ class Relay:
         return False
 
     def _publish_until(self, stop: threading.Event, lock_conn: psycopg.Connection) -> None:
-        producer = Producer(self._producer_config())
+        producer = kafka.producer(self.settings, transactional_id=self.name)
         producer.init_transactions(30)  # fences any earlier producer with our id
         try:
             self.position = read_last_position(self.settings)
@@ -96,16 +97,6 @@ class Relay:
                         pass
         finally:
             producer.flush(10)
-
-    def _producer_config(self) -> dict[str, Any]:
-        return {
-            "bootstrap.servers": self.settings.kafka_bootstrap,
-            "enable.idempotence": True,
-            "acks": "all",
-            "partitioner": "murmur2_random",
-            "transactional.id": self.name,
-            "linger.ms": 5,
-        }
 
     def _publish(self, producer: Producer, notifications: Sequence[Notification]) -> None:
         """One transaction: the events, then the position record with their offsets."""
@@ -124,7 +115,7 @@ class Relay:
             for notification in notifications:
                 envelope = to_envelope(self.store.mapper, notification)
                 producer.produce(
-                    self.settings.event_topic(envelope.aggregate.type),
+                    self.settings.topics.events(envelope.aggregate.type),
                     key=str(envelope.aggregate.id).encode(),
                     value=envelope.to_bytes(),
                     headers=envelope.headers(),
@@ -136,7 +127,7 @@ class Relay:
                 raise KafkaException(failures[0])
             position = RelayPosition(notifications[-1].id, offsets)
             producer.produce(
-                self.settings.relay_position_topic, key=RELAY_KEY, value=position.to_bytes()
+                self.settings.topics.relay_position, key=RELAY_KEY, value=position.to_bytes()
             )
             producer.commit_transaction()
         except KafkaException as exc:

@@ -1,6 +1,6 @@
 """The relay's progress record: the last notification it published and the offsets it reached.
 
-One record per relay transaction on ``settings.relay_position_topic`` (key ``b"relay"``), written
+One record per relay transaction on ``settings.topics.relay_position`` (key ``b"relay"``), written
 in the same Kafka transaction as the events it covers, so a committed record is always true.
 """
 
@@ -13,6 +13,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
+from adapters import kafka
 from adapters.settings import Settings
 
 RELAY_KEY = b"relay"
@@ -49,18 +50,13 @@ def read_last_position(settings: Settings, timeout: float = 30.0) -> RelayPositi
     Call it after ``init_transactions()``: the relay's own unfinished transaction is then aborted,
     so reading to the end (read_committed) finds the last record that was really committed.
     """
-    consumer = Consumer(
-        {
-            "bootstrap.servers": settings.kafka_bootstrap,
-            "group.id": f"{settings.topic_prefix}.relay.position-reader",
-            "isolation.level": "read_committed",
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-            "fetch.wait.max.ms": 20,
-        }
+    consumer = kafka.consumer(
+        settings,
+        settings.topics.group("relay.position-reader"),
+        **{"enable.partition.eof": True, "fetch.wait.max.ms": 20},
     )
     try:
-        topic = settings.relay_position_topic
+        topic = settings.topics.relay_position
         low, high = _watermarks(consumer, TopicPartition(topic, 0), timeout)
         window = 64
         start = high

@@ -9,9 +9,9 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from adapters.topics import Topics
 
-AGGREGATE_TOPICS = ("user", "credits", "project", "production", "publication")
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 class Settings(BaseSettings):
@@ -26,6 +26,14 @@ class Settings(BaseSettings):
     kafka_bootstrap: str = "127.0.0.1:19092"
     kafka_controller_port: int = 19093
     kafka_heap: str = "-Xmx512m -Xms256m"
+    # A managed cluster's TLS and SASL (e.g. Strimzi's TLS listener and SCRAM users).
+    kafka_security_protocol: str = "PLAINTEXT"  # PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL
+    kafka_ssl_ca_location: Path | None = None
+    kafka_ssl_certificate_location: Path | None = None
+    kafka_ssl_key_location: Path | None = None
+    kafka_sasl_mechanism: str | None = None  # e.g. SCRAM-SHA-512
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
     topic_prefix: str = "studio"
     topic_partitions: int = 3
     topic_replication: int = 1
@@ -62,12 +70,10 @@ class Settings(BaseSettings):
     llm_timeout_seconds: float = Field(default=60.0, gt=0)
     read_wait_seconds: float = Field(default=5.0, ge=0)
 
-    def topic(self, name: str) -> str:
-        """The full name of a topic, e.g. ``topic("events.user")`` -> ``studio.events.user``."""
-        return f"{self.topic_prefix}.{name}"
-
-    def event_topic(self, aggregate: str) -> str:
-        return self.topic(f"events.{aggregate}")
+    @property
+    def topics(self) -> Topics:
+        """This installation's topic names."""
+        return Topics(self.topic_prefix)
 
     @property
     def media_root(self) -> Path:
@@ -80,10 +86,6 @@ class Settings(BaseSettings):
     @property
     def models_root(self) -> Path:
         return self.models_dir or self.state_dir / "models"
-
-    @property
-    def relay_position_topic(self) -> str:
-        return self.topic("relay.position")
 
     @property
     def pg_conninfo(self) -> str:

@@ -53,39 +53,6 @@ def _kafka_threads() -> anyio.CapacityLimiter:
     return _limiter
 
 
-def murmur2(data: bytes) -> int:
-    """Kafka's murmur2 hash (as Java's `Utils.murmur2`, a signed 32-bit int)."""
-    mask = 0xFFFFFFFF
-    m, r = 0x5BD1E995, 24
-    length = len(data)
-    h = (0x9747B28C ^ length) & mask
-    whole = length - length % 4
-    for i in range(0, whole, 4):
-        k = int.from_bytes(data[i : i + 4], "little")
-        k = (k * m) & mask
-        k ^= k >> r
-        k = (k * m) & mask
-        h = (h * m) & mask
-        h ^= k
-    rest = length % 4
-    if rest == 3:
-        h ^= data[whole + 2] << 16
-    if rest >= 2:
-        h ^= data[whole + 1] << 8
-    if rest >= 1:
-        h ^= data[whole]
-        h = (h * m) & mask
-    h ^= h >> 13
-    h = (h * m) & mask
-    h ^= h >> 15
-    return h - (1 << 32) if h & 0x80000000 else h
-
-
-def partition_for(key: bytes, partitions: int) -> int:
-    """The partition a keyed message lands on with murmur2 partitioning (Java's default)."""
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
-
-
 def sse(event: str, data: str) -> str:
     """One Server-Sent Event; a multi-line payload becomes several `data:` lines."""
     lines = "".join(f"data: {line}\n" for line in data.split("\n"))
@@ -106,7 +73,7 @@ class KafkaTicks:
 
     def __init__(self, settings: Settings, production_id: UUID) -> None:
         self.key = str(production_id).encode()
-        self.topic = settings.topic("progress")
+        self.topic = settings.topics.progress
         self.consumer: Consumer = kafka.consumer(
             settings,
             f"sse-{uuid.uuid4()}",  # never joins: partitions are assigned, offsets not committed
@@ -118,7 +85,7 @@ class KafkaTicks:
         topic = metadata.topics.get(self.topic)
         if topic is None or topic.error is not None or not topic.partitions:
             raise RuntimeError(f"topic {self.topic} is not available")
-        partition = partition_for(self.key, len(topic.partitions))
+        partition = kafka.partition_for(self.key, len(topic.partitions))
         _, high = self.consumer.get_watermark_offsets(
             TopicPartition(self.topic, partition), timeout=KAFKA_TIMEOUT_SECONDS
         )

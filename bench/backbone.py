@@ -47,20 +47,21 @@ from psycopg_pool import ConnectionPool
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from adapters import kafka as topics  # noqa: E402
 from adapters.eventstore import EventStore  # noqa: E402
 from adapters.keystore import KeyStore  # noqa: E402
 from adapters.metadata import message_context  # noqa: E402
 from adapters.postgres import connection_pool  # noqa: E402
 from adapters.relay import BATCH_SIZE as RELAY_BATCH  # noqa: E402
 from adapters.relay_position import RELAY_KEY, RelayPosition  # noqa: E402
-from adapters.settings import AGGREGATE_TOPICS, PROJECT_ROOT, Settings, get_settings  # noqa: E402
+from adapters.settings import PROJECT_ROOT, Settings, get_settings  # noqa: E402
 from commands.handlers import Studio  # noqa: E402
 from domain.credits import CreditAccount, credit_account_id  # noqa: E402
 from domain.estimate import estimate  # noqa: E402
 from domain.production import Production, ProductionOptions  # noqa: E402
 from domain.project import Project  # noqa: E402
 from domain.user import User  # noqa: E402
-from filmstudio.stack import postgres, topics  # noqa: E402
+from filmstudio.stack import postgres  # noqa: E402
 from projections.runner import BATCH_SIZE as PROJECTION_BATCH  # noqa: E402
 
 INITIAL_CREDITS = 1_000_000_000
@@ -527,7 +528,7 @@ def watch_positions(
     seen: list[tuple[float, int]] = []
     deadline = time.monotonic() + limit
     try:
-        consumer.assign([TopicPartition(settings.relay_position_topic, 0, OFFSET_BEGINNING)])
+        consumer.assign([TopicPartition(settings.topics.relay_position, 0, OFFSET_BEGINNING)])
         while not seen or seen[-1][1] < target:
             if process.poll() is not None:
                 raise RuntimeError(f"the relay exited ({process.returncode}):\n{tail(log)}")
@@ -678,7 +679,7 @@ def raw_produce(
 def relay_baselines(
     settings: Settings, events: int, report: Report
 ) -> tuple[float, list[tuple[str, bytes | None, bytes, Any]]]:
-    names = [settings.event_topic(a) for a in AGGREGATE_TOPICS]
+    names = settings.topics.all_events
     read_seconds, messages = read_all(settings, names)
     if len(messages) != events:
         report.note(f"ODD: the event topics hold {len(messages)} messages for {events} events")

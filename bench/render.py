@@ -192,7 +192,7 @@ def studio_render(
                     stage=stage,
                     unit=unit.unit,
                     attempt=1,
-                    backend=unit.backend,
+                    quality=unit.quality,
                     key=key,
                     inputs=unit.inputs,
                 )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Literal
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
@@ -15,13 +14,13 @@ from domain.stages import (
     DEFAULT_MAX_ATTEMPTS,
     FINAL_STAGE,
     STAGE_NEEDS,
+    Quality,
     StageProgress,
     UnitProgress,
 )
 from domain.voices import parse_voice
 
 MAX_VOICE_NAME = 64
-Quality = Literal["draft", "final"]
 
 
 class ProductionOptions(BaseModel):

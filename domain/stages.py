@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 STAGE_NEEDS: dict[str, tuple[str, ...]] = {
     "script_analysis": (),
@@ -16,6 +17,10 @@ STAGE_NEEDS: dict[str, tuple[str, ...]] = {
 STAGES = tuple(STAGE_NEEDS)
 FINAL_STAGE = "composition"
 DEFAULT_MAX_ATTEMPTS = 3
+# A production's quality names its backends: "draft" runs everything on the CPU, offline;
+# "final" runs the model backends (on GPU machines) of the stages that have one.
+Quality = Literal["draft", "final"]
+FINAL_QUALITY_STAGES = ("script_analysis", "image_generation", "voice_synthesis", "subtitles")
 
 
 @dataclass

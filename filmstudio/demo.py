@@ -15,23 +15,16 @@ import click
 import httpx
 from confluent_kafka import Consumer
 
-from adapters.settings import AGGREGATE_TOPICS, PROJECT_ROOT, Settings, get_settings
+from adapters import kafka
+from adapters.settings import PROJECT_ROOT, Settings, get_settings
 from filmstudio.apiclient import api_url, local_creator, token
 
 EXAMPLE = PROJECT_ROOT / "examples" / "the-lamp.fountain"
 
 
 def _event_consumer(settings: Settings) -> Consumer:
-    consumer = Consumer(
-        {
-            "bootstrap.servers": settings.kafka_bootstrap,
-            "group.id": f"demo-{uuid.uuid4()}",
-            "auto.offset.reset": "latest",
-            "isolation.level": "read_committed",
-            "enable.auto.commit": False,
-        }
-    )
-    consumer.subscribe([settings.event_topic(a) for a in AGGREGATE_TOPICS])
+    consumer = kafka.consumer(settings, f"demo-{uuid.uuid4()}", **{"auto.offset.reset": "latest"})
+    consumer.subscribe(settings.topics.all_events)
     deadline = time.monotonic() + 30
     while not consumer.assignment() and time.monotonic() < deadline:
         consumer.poll(0.2)  # join the group, so nothing published from now on is missed

@@ -10,7 +10,8 @@ from filmstudio.supervisor import ProcessSpec
 
 def studio_processes(settings: Settings, every: bool = False) -> list[ProcessSpec]:
     """Every process ``filmstudio up`` starts, in start order; ``every`` adds the ones these
-    settings leave out (the GPU pool), so ``down`` stops whatever an earlier ``up`` started."""
+    settings leave out (the final-quality workers), so ``down`` stops what an earlier ``up``
+    started."""
     cli = [sys.executable, "-m", "filmstudio.cli"]
     return [
         ProcessSpec("relay", [*cli, "relay"]),
@@ -18,7 +19,7 @@ def studio_processes(settings: Settings, every: bool = False) -> list[ProcessSpe
         ProcessSpec("saga", [*cli, "saga"]),
         ProcessSpec("workers", [*cli, "workers"]),
         *(
-            [ProcessSpec("gpu-workers", [*cli, "workers", "--pool", "gpu"])]
+            [ProcessSpec("final-workers", [*cli, "workers", "--quality", "final"])]
             if settings.model_backends or every
             else []
         ),

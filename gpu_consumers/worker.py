@@ -24,7 +24,8 @@ from pydantic import ValidationError
 from adapters.kafka import consumer, producer, send
 from adapters.media import LocalMediaStore
 from adapters.settings import Settings
-from schemas.work import ProgressTick, UnitResult, WorkUnit, work_topic
+from domain.stages import Quality
+from schemas.work import ProgressTick, UnitResult, WorkUnit
 
 log = logging.getLogger(__name__)
 
@@ -56,16 +57,16 @@ class StageWorker:
         compute: BatchCompute,
         media: LocalMediaStore,
         *,
-        backend: str = "offline",
+        quality: Quality = "draft",
         batch_size: int = 1,
     ) -> None:
         self.settings = settings
         self.stage = stage
-        self.backend = backend
+        self.quality = quality
         self.batch_size = batch_size
         self.compute = compute
         self.media = media
-        self.topic = settings.topic(work_topic(stage, backend))
+        self.topic = settings.topics.work(stage, quality)
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         self.computed = 0
         self._assigned: list[TopicPartition] = []
@@ -121,15 +122,15 @@ class StageWorker:
         fresh = [
             unit
             for _, unit in work
-            if unit.backend == self.backend and not self.media.exists(unit.key)
+            if unit.quality == self.quality and not self.media.exists(unit.key)
         ]
         errors = self._compute_while_polling(fresh, stop) if fresh else {}
         if errors is None:
             return  # stopped: not reported, not committed, so another worker takes them
         for message, unit in work:
             error = errors.get(unit.key, "")
-            if unit.backend != self.backend:  # a unit on the wrong pool can never succeed here
-                error = f"a {self.backend} worker got a {unit.backend} unit"
+            if unit.quality != self.quality:  # a unit on the wrong pool can never succeed here
+                error = f"a {self.quality} worker got a {unit.quality} unit"
             self._report(unit, error, unit in fresh and not error, started)
             self._consumer.commit(message=message, asynchronous=False)
 
@@ -148,7 +149,7 @@ class StageWorker:
         )
         send(
             self._producer,
-            self.settings.topic("work.results"),
+            self.settings.topics.results,
             str(unit.production_id),
             result.to_bytes(),
         )
@@ -201,7 +202,7 @@ class StageWorker:
         log.error("malformed unit on %s: %s", message.topic(), error[:300])
         send(
             self._producer,
-            self.settings.topic(f"work.{self.stage}.dlq"),
+            self.settings.topics.dead_letters(self.stage),
             (message.key() or b"").decode(),
             message.value() or b"",
         )
@@ -217,6 +218,6 @@ class StageWorker:
             detail=detail,
         )
         self._producer.produce(
-            self.settings.topic("progress"), key=str(unit.production_id), value=tick.to_bytes()
+            self.settings.topics.progress, key=str(unit.production_id), value=tick.to_bytes()
         )
         self._producer.poll(0)

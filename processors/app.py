@@ -39,7 +39,7 @@ TRANSIENT = (psycopg.OperationalError, OperationalError, KafkaException, OSError
 
 def create_app(settings: Settings) -> faust.App:
     app = faust.App(
-        f"{settings.topic_prefix}.saga",
+        settings.topics.group("saga"),
         broker=f"kafka://{settings.kafka_bootstrap}",
         key_serializer="raw",
         value_serializer="raw",
@@ -59,8 +59,8 @@ def create_app(settings: Settings) -> faust.App:
     )
     pool = connection_pool(settings, max_size=2, name="saga")
     one_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="saga")
-    events = app.topic(settings.event_topic("production"))
-    results = app.topic(settings.topic("work.results"))
+    events = app.topic(settings.topics.events("production"))
+    results = app.topic(settings.topics.results)
 
     async def call(handler: Callable[..., None], *args: Any) -> None:
         """Run a saga step off the event loop; retry transient failures, skip refused ones."""

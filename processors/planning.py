@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapters.media import artifact_key
+from domain.stages import Quality
 from domain.storyboard import Storyboard
 from domain.voices import parse_voice, voice_for
 
-BACKEND = "offline"
 VERSION = "1"
 DEADLINE_SECONDS = {
     "script_analysis": 120.0,
@@ -38,15 +38,16 @@ RESOLUTIONS = {"16:9": (1280, 720), "9:16": (720, 1280), "1:1": (1080, 1080)}
 
 @dataclass(frozen=True)
 class PlannedUnit:
-    """One unit: its inputs and the backend that computes it (`model` units run on GPU pools)."""
+    """One unit: its inputs and the quality of the backend that computes it ("final" units
+    run on the final pool's GPU machines)."""
 
     unit: str
     inputs: dict[str, Any]
-    backend: str = BACKEND
+    quality: Quality = "draft"
     version: str = VERSION
 
     def key(self, stage: str) -> str:
-        return artifact_key(stage, self.backend, self.version, self.inputs)
+        return artifact_key(stage, self.quality, self.version, self.inputs)
 
 
 @dataclass(frozen=True)
@@ -60,15 +61,15 @@ class Production:
     languages: list[str]
     burn_subtitles: bool
     voices: dict[str, str]
-    quality: str = "draft"  # "final" runs the model backends where a stage has one
+    quality: Quality = "draft"  # "final" runs the model backends where a stage has one
     style: str | None = None  # a LoRA style of the image model (final only)
     model_revision: str = "1"
     owner_id: str = ""  # whose voice samples cloned voices speak with
 
     def unit(self, name: str, inputs: dict[str, Any], model: bool = False) -> PlannedUnit:
-        """A unit for the model backend when `model` and the production is final quality."""
+        """A final-quality unit when `model` and the production is final quality."""
         if model and self.quality == "final":
-            return PlannedUnit(name, inputs, "model", f"model-{self.model_revision}")
+            return PlannedUnit(name, inputs, "final", f"model-{self.model_revision}")
         return PlannedUnit(name, inputs)
 
 
@@ -125,7 +126,7 @@ def plan(
                 inputs = {"line": line.model_dump(mode="json"), "voice": voice}
                 if parse_voice(voice).sample_id is not None:
                     inputs["owner"] = p.owner_id
-                # chants come from the offline music backend
+                # chants come from the draft music backend
                 units.append(p.unit(line.id, inputs, model=line.kind != "lyric"))
         return units
     if stage == "music":

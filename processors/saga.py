@@ -25,7 +25,7 @@ from domain.stages import DEFAULT_MAX_ATTEMPTS, FINAL_STAGE
 from domain.storyboard import Storyboard
 from processors import planning
 from schemas.envelope import Envelope
-from schemas.work import DeadLetter, ProgressTick, UnitResult, WorkUnit, work_topic
+from schemas.work import DeadLetter, ProgressTick, UnitResult, WorkUnit
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ class ProductionSaga:
             work = self._work_unit(production_id, stage, planned[unit], attempt)
             send(
                 self.producer,
-                self.settings.topic(work_topic(stage, work.backend)),
+                self.settings.topics.work(stage, work.quality),
                 f"{production_id}:{unit}",
                 work.to_bytes(),
             )
@@ -132,7 +132,7 @@ class ProductionSaga:
             stage=stage,
             unit=planned.unit,
             attempt=attempt,
-            backend=planned.backend,
+            quality=planned.quality,
             key=planned.key(stage),
             inputs=planned.inputs,
         )
@@ -194,7 +194,7 @@ class ProductionSaga:
         letter = DeadLetter(unit=unit, error=payload["error"], attempts=payload["attempt"])
         send(
             self.producer,
-            self.settings.topic(f"work.{payload['stage']}.dlq"),
+            self.settings.topics.dead_letters(payload["stage"]),
             f"{production_id}:{unit.unit}",
             letter.to_bytes(),
         )
@@ -213,6 +213,6 @@ class ProductionSaga:
             detail=detail[:200],
         )
         self.producer.produce(
-            self.settings.topic("progress"), key=str(production_id), value=tick.to_bytes()
+            self.settings.topics.progress, key=str(production_id), value=tick.to_bytes()
         )
         self.producer.poll(0)

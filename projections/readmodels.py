@@ -15,7 +15,7 @@ from psycopg import Connection
 from psycopg.types.json import Jsonb
 
 from adapters.keystore import KeyStore
-from adapters.settings import AGGREGATE_TOPICS, Settings
+from adapters.settings import Settings
 from projections.schema import READ_MODEL_TABLES
 from projections.schema import SCHEMA as READ_MODEL_SCHEMA
 from schemas.envelope import Envelope
@@ -381,7 +381,7 @@ class ReadModelProjection:
         self.keys = keys
 
     def topics(self, settings: Settings) -> list[str]:
-        return [settings.event_topic(aggregate) for aggregate in AGGREGATE_TOPICS]
+        return settings.topics.all_events
 
     def apply(self, conn: Connection, envelope: Envelope) -> None:
         handler = APPLY.get(envelope.type)

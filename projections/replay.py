@@ -32,11 +32,8 @@ def replay(runner: ProjectionRunner, timeout: float = 3600.0) -> ReplayResult:
     settings, projection = runner.settings, runner.projection
     with psycopg.connect(settings.pg_conninfo, autocommit=True) as lock_conn:
         lock_conn.execute("SELECT pg_advisory_lock(%s)", (runner.lock,))
-        consumer = Consumer(
-            runner.consumer_config(
-                f"{settings.topic_prefix}.replay.{projection.name}",
-                **{"enable.partition.eof": True},
-            )
+        consumer = runner.consumer(
+            settings.topics.group(f"replay.{projection.name}"), **{"enable.partition.eof": True}
         )
         try:
             ends = _end_offsets(consumer, runner.topics)

@@ -26,6 +26,7 @@ from confluent_kafka import (
 from psycopg import Connection
 from psycopg_pool import ConnectionPool
 
+from adapters import kafka
 from adapters.relay import lock_key
 from adapters.relay_position import RELAY_KEY, RelayPosition
 from adapters.settings import Settings
@@ -69,29 +70,21 @@ class ProjectionRunner:
         self.projection = projection
         self.batch_size = batch_size
         self.event_topics = projection.topics(settings)
-        self.topics = [*self.event_topics, settings.relay_position_topic]
-        self.lock = lock_key(f"{settings.topic_prefix}.projection.{projection.name}")
+        self.topics = [*self.event_topics, settings.topics.relay_position]
+        self.lock = lock_key(settings.topics.group(f"projection.{projection.name}"))
         self.generation: int | None = None
         self.applied = 0
         with pool.connection() as conn:
             state.ensure_schema(conn, projection.schema)
 
-    def consumer_config(self, group: str, **extra: Any) -> dict[str, Any]:
-        return {
-            "bootstrap.servers": self.settings.kafka_bootstrap,
-            "group.id": group,
-            "isolation.level": "read_committed",
-            "enable.auto.commit": False,
-            "enable.auto.offset.store": False,
-            "auto.offset.reset": "earliest",
-            "topic.metadata.refresh.interval.ms": 10_000,
-            **extra,
-        }
+    def consumer(self, group: str, **extra: Any) -> Consumer:
+        """A consumer whose offsets live in PostgreSQL with the projection, never in Kafka."""
+        return kafka.consumer(self.settings, group, **{"enable.auto.offset.store": False, **extra})
 
     def run(self, stop: threading.Event) -> None:
         """Apply the topics live until ``stop``; pauses while a replay holds the projection."""
-        group = f"{self.settings.topic_prefix}.projection.{self.projection.name}"
-        consumer = Consumer(self.consumer_config(group))
+        group = self.settings.topics.group(f"projection.{self.projection.name}")
+        consumer = self.consumer(group)
         consumer.subscribe(self.topics, on_assign=self._on_assign)
         blocked = False
         try:
@@ -196,7 +189,7 @@ class ProjectionRunner:
         envelopes = [
             Envelope.from_bytes(m.value())
             for m in messages
-            if m.topic() != self.settings.relay_position_topic
+            if m.topic() != self.settings.topics.relay_position
         ]
         last = state.sequences(conn, name, {e.aggregate.id for e in envelopes})
         applied: dict[UUID, int] = {}
@@ -220,7 +213,7 @@ class ProjectionRunner:
         added = [
             relevant(RelayPosition.from_bytes(m.value()), self.event_topics)
             for m in messages
-            if m.topic() == self.settings.relay_position_topic and m.key() == RELAY_KEY
+            if m.topic() == self.settings.topics.relay_position and m.key() == RELAY_KEY
         ]
         waiting = state.pending(conn, self.projection.name)
         if not added and not waiting:

@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-MODEL_STAGES = ("script_analysis", "image_generation", "voice_synthesis", "subtitles")
-
-
-def work_topic(stage: str, backend: str) -> str:
-    """The work topic of a stage's units for a backend: model units go to the GPU pools'
-    `work.<stage>.gpu`, so those pools scale on their own lag."""
-    return f"work.{stage}.gpu" if backend == "model" else f"work.{stage}"
+from domain.stages import Quality
 
 
 class Message(BaseModel):
@@ -25,14 +19,14 @@ class Message(BaseModel):
 
 
 class WorkUnit(Message):
-    """One unit on `studio.work.<stage>` (`.gpu` for the model backend), keyed by unit id;
-    `key` is its artifact's address."""
+    """One unit on `studio.work.<stage>` (`.final` for final quality), keyed by unit id;
+    `key` is its artifact's address; `quality` names the backend that computes it."""
 
     production_id: UUID
     stage: str
     unit: str
     attempt: int = Field(ge=1)
-    backend: Literal["offline", "model"]
+    quality: Quality
     key: str
     inputs: dict[str, Any]
 

@@ -34,7 +34,8 @@ def stack() -> Settings:
 def isolated_settings(stack: Settings) -> Iterator[Callable[[], Settings]]:
     """A factory of Settings isolated from each other: each has its own topic prefix and its own
     database, all removed at the end of the session."""
-    from filmstudio.stack import postgres, topics
+    from adapters import kafka as topics
+    from filmstudio.stack import postgres
 
     made: list[Settings] = []
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from adapters import kafka as kafka_client
 from adapters.settings import Settings
-from filmstudio.stack import kafka, postgres, topics
+from filmstudio.stack import kafka, postgres
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,7 @@ def up(settings: Settings) -> None:
     postgres.ensure_role(settings)
     postgres.ensure_database(settings, settings.pg_database)
     kafka.start(settings)
-    topics.ensure_topics(settings)
+    kafka_client.ensure_topics(settings)
 
 
 def down(settings: Settings) -> None:

@@ -8,8 +8,7 @@ import subprocess
 import uuid
 from pathlib import Path
 
-from confluent_kafka.admin import AdminClient
-
+from adapters import kafka as kafka_client
 from adapters.settings import PROJECT_ROOT, Settings
 from filmstudio import procutil
 from filmstudio.procutil import ServiceError
@@ -157,7 +156,7 @@ def running_pid(settings: Settings) -> int | None:
 
 def ready(settings: Settings, timeout: float = 2.0) -> bool:
     """Whether the broker answers metadata requests with itself as a live broker."""
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap, "log_level": 0})
+    admin = kafka_client.admin_client(settings, log_level=0)
     try:
         return bool(admin.list_topics(timeout=timeout).brokers)
     except Exception:  # any failure means "not ready yet"

@@ -20,7 +20,7 @@ from adapters.eventstore import EventStore
 from adapters.keystore import KeyStore
 from adapters.postgres import connection_pool
 from adapters.relay import Relay
-from adapters.settings import AGGREGATE_TOPICS, PROJECT_ROOT, Settings
+from adapters.settings import PROJECT_ROOT, Settings
 from commands.handlers import Studio
 from domain.production import ProductionOptions
 from schemas.envelope import Envelope
@@ -146,7 +146,7 @@ def consume_events(
 ) -> list[tuple[str, int, int, bytes, Envelope]]:
     """Every committed event message: (topic, partition, offset, key, envelope), in offset order
     per partition."""
-    topics = [settings.event_topic(a) for a in AGGREGATE_TOPICS]
+    topics = settings.topics.all_events
     consumer = Consumer(
         {
             "bootstrap.servers": settings.kafka_bootstrap,
@@ -204,7 +204,7 @@ def assert_exactly_once_in_order(settings: Settings, store: EventStore) -> int:
     sequences: dict[UUID, list[int]] = defaultdict(list)
     by_partition: dict[tuple[str, int], list[int]] = defaultdict(list)
     for topic, partition, _offset, key, envelope in messages:
-        assert topic == settings.event_topic(envelope.aggregate.type)
+        assert topic == settings.topics.events(envelope.aggregate.type)
         assert key == str(envelope.aggregate.id).encode()
         placement[envelope.aggregate.id].add((topic, partition))
         sequences[envelope.aggregate.id].append(envelope.aggregate.sequence)

@@ -212,7 +212,7 @@ def test_draft_subtitles_in_another_language_are_refused(api, admin_headers):
 
 def reserved_events_on_kafka(settings: Settings, account_id: uuid.UUID) -> list[dict]:
     """Every credits.Reserved event of one account, read back from Kafka (read_committed)."""
-    topic = settings.event_topic("credits")
+    topic = settings.topics.events("credits")
     consumer = Consumer(
         {
             "bootstrap.servers": settings.kafka_bootstrap,

@@ -78,8 +78,8 @@ def final(isolated_settings: Callable[[], Settings], tmp_path_factory, llm) -> I
     )
     logs = tmp_path_factory.mktemp("model-logs")
     base_url, processes = start_studio(settings, logs, "saga", "workers")
-    gpu = [sys.executable, "-m", "filmstudio.cli", "workers", "--pool", "gpu"]
-    processes.append(Process("gpu-workers", gpu, settings, logs).start())
+    final = [sys.executable, "-m", "filmstudio.cli", "workers", "--quality", "final"]
+    processes.append(Process("final-workers", final, settings, logs).start())
     client = httpx.Client(base_url=base_url, timeout=60)
     admin = client.post(
         "/v1/auth/token",

@@ -173,7 +173,7 @@ def read_topic(settings: Settings, topic: str) -> list[bytes]:
 
 
 def results_of(settings: Settings, production_id: str) -> list[dict]:
-    found = [json.loads(v) for v in read_topic(settings, settings.topic("work.results"))]
+    found = [json.loads(v) for v in read_topic(settings, settings.topics.results)]
     return [r for r in found if r["production_id"] == production_id]
 
 
@@ -306,7 +306,7 @@ def test_a_poison_unit_ends_in_the_dlq_and_gives_the_credits_back(full):
     assert "voice_synthesis" in done["failure"] and "failed 3 times" in done["failure"]
     settings = full["settings"]
     letters = [
-        json.loads(v) for v in read_topic(settings, settings.topic("work.voice_synthesis.dlq"))
+        json.loads(v) for v in read_topic(settings, settings.topics.dead_letters("voice_synthesis"))
     ]
     mine = [d for d in letters if d["unit"]["production_id"] == production_id]
     assert len(mine) == 1 and mine[0]["attempts"] == 3 and "zz" in mine[0]["error"]
@@ -348,12 +348,12 @@ def test_duplicated_work_and_result_messages_change_nothing(full):
     settings = full["settings"]
     before = (row(full, production_id), credits(full, headers))
     result = results_of(settings, production_id)[0]
-    works = [json.loads(v) for v in read_topic(settings, settings.topic("work.music"))]
+    works = [json.loads(v) for v in read_topic(settings, settings.topics.work("music"))]
     work = next(w for w in works if w["production_id"] == production_id)
     send = producer(settings)
-    send.produce(settings.topic("work.results"), key=production_id, value=json.dumps(result))
+    send.produce(settings.topics.results, key=production_id, value=json.dumps(result))
     send.produce(
-        settings.topic("work.music"), key=f"{production_id}:{work['unit']}", value=json.dumps(work)
+        settings.topics.work("music"), key=f"{production_id}:{work['unit']}", value=json.dumps(work)
     )
     assert send.flush(10) == 0
     deadline = time.monotonic() + 30

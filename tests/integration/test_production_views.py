@@ -19,9 +19,9 @@ import pytest
 
 from adapters import kafka
 from adapters.eventstore import EventStore
+from adapters.kafka import partition_for
 from adapters.media import LocalMediaStore, artifact_key
 from adapters.settings import Settings
-from api.live import partition_for
 from commands.pipeline import Pipeline
 from domain.stages import STAGES
 from schemas.work import ProgressTick
@@ -257,7 +257,7 @@ def test_live_stream_sends_a_snapshot_ticks_and_ends_with_the_production(
     production_id = requested_production(api, studio_settings, user)
     view(api, user, production_id, start(pipeline, production_id, "script_analysis"))
     producer = kafka.producer(studio_settings)
-    topic = studio_settings.topic("progress")
+    topic = studio_settings.topics.progress
     received: list[tuple[str, str]] = []
     with api.stream(
         "GET",
@@ -426,7 +426,7 @@ def test_media_of_a_production_not_rendered_yet(api, studio_settings):
 
 def test_progress_partition_is_the_producers_murmur2_partition(studio_settings):
     producer = kafka.producer(studio_settings)
-    topic = studio_settings.topic("progress")
+    topic = studio_settings.topics.progress
     partitions = len(producer.list_topics(topic, timeout=10).topics[topic].partitions)
     delivered: dict[str, int] = {}
     keys = [str(uuid.uuid4()) for _ in range(24)]

@@ -9,14 +9,14 @@ import psycopg
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, ConfigResource
 
+from adapters import kafka as topics
 from adapters.settings import Settings
-from filmstudio.stack import topics
-from filmstudio.stack.topics import CATALOGUE
+from adapters.topics import CATALOGUE
 
 
 def _describe(settings: Settings) -> tuple[dict, dict]:
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
-    names = [spec.full_name(settings) for spec in CATALOGUE]
+    names = [settings.topics.name(spec) for spec in CATALOGUE]
     metadata = admin.list_topics(timeout=10).topics
     resources = [ConfigResource(ConfigResource.Type.TOPIC, n) for n in names]
     configs = {
@@ -29,27 +29,28 @@ def _describe(settings: Settings) -> tuple[dict, dict]:
 def test_topics_exist_with_catalogue_configs(test_settings: Settings) -> None:
     metadata, configs = _describe(test_settings)
     for spec in CATALOGUE:
-        name = spec.full_name(test_settings)
+        name = test_settings.topics.name(spec)
         assert name in metadata, name
         expected = spec.partitions or test_settings.topic_partitions
         assert len(metadata[name].partitions) == expected, name
         assert configs[name]["retention.ms"] == str(spec.retention_ms), name
         assert configs[name]["cleanup.policy"] == spec.cleanup_policy, name
-    position = configs[test_settings.relay_position_topic]
+    position = configs[test_settings.topics.relay_position]
     assert position["cleanup.policy"] == "compact"
-    assert configs[test_settings.event_topic("user")]["retention.ms"] == "-1"
-    assert configs[test_settings.topic("progress")]["retention.ms"] == str(6 * 3_600_000)
+    assert configs[test_settings.topics.events("user")]["retention.ms"] == "-1"
+    assert configs[test_settings.topics.progress]["retention.ms"] == str(6 * 3_600_000)
 
 
 def test_ensure_topics_twice_is_harmless(test_settings: Settings) -> None:
     assert topics.ensure_topics(test_settings) == []
     assert topics.ensure_topics(test_settings) == []
     _, configs = _describe(test_settings)
-    assert configs[test_settings.topic("work.music.dlq")]["retention.ms"] == str(28 * 86_400_000)
+    dead_letters = test_settings.topics.dead_letters("music")
+    assert configs[dead_letters]["retention.ms"] == str(28 * 86_400_000)
 
 
 def test_idempotent_producer_round_trip(test_settings: Settings) -> None:
-    topic = test_settings.event_topic("user")
+    topic = test_settings.topics.events("user")
     key, value = str(uuid.uuid4()), b'{"type": "UserRegistered"}'
     producer = Producer(
         {
@@ -100,4 +101,4 @@ def test_kafka_cli_lists_topics(test_settings: Settings) -> None:
         check=True,
     )
     listed = set(result.stdout.split())
-    assert {spec.full_name(test_settings) for spec in CATALOGUE} <= listed
+    assert {test_settings.topics.name(spec) for spec in CATALOGUE} <= listed

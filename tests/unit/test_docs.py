@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from adapters.settings import Settings
-from filmstudio.stack.topics import CATALOGUE, STAGES
+from adapters.topics import CATALOGUE
+from domain.stages import STAGES
 from schemas.catalogue import BY_TYPE
 
 ARCHITECTURE = (Path(__file__).parents[2] / "docs" / "architecture.md").read_text()
@@ -18,7 +19,7 @@ def test_every_event_type_is_in_the_catalogue(event_type):
 
 @pytest.mark.parametrize("spec", CATALOGUE, ids=lambda spec: spec.name)
 def test_every_topic_is_listed(spec):
-    name = spec.full_name(Settings(topic_prefix="studio"))
+    name = Settings(topic_prefix="studio").topics.name(spec)
     for stage in STAGES:
         name = name.replace(f".{stage}", ".<stage>")
     assert f"`{name}`" in ARCHITECTURE

@@ -9,6 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from adapters.settings import Settings
+from adapters.topics import Topics
 from domain import screenplay
 from domain.errors import Conflict, Invalid, NotFound
 from domain.fountain import scene_spans
@@ -19,7 +20,6 @@ from domain.voices import parse_voice
 from gpu_consumers.final.licences import LicenceRefused, check_licence, read_card
 from gpu_consumers.final.loading import ModelMissing, model_directory
 from processors import planning
-from schemas.work import work_topic
 
 LAMP = (Path(__file__).parents[2] / "examples" / "the-lamp.fountain").read_text()
 
@@ -51,19 +51,19 @@ def plan_all(p: planning.Production) -> dict[str, list[planning.PlannedUnit]]:
 
 def test_draft_runs_every_unit_offline():
     for units in plan_all(production("draft", languages=["en"])).values():
-        assert {u.backend for u in units} == {"offline"}
+        assert {u.quality for u in units} == {"draft"}
 
 
 def test_final_sends_model_stages_to_the_model_backend():
     plans = plan_all(production("final", style="noir"))
-    assert {u.backend for u in plans["script_analysis"]} == {"model"}
-    assert {u.backend for u in plans["image_generation"]} == {"model"}
+    assert {u.quality for u in plans["script_analysis"]} == {"final"}
+    assert {u.quality for u in plans["image_generation"]} == {"final"}
     assert all(u.inputs["style"] == "noir" for u in plans["image_generation"])
-    assert {u.backend for u in plans["music"]} == {"offline"}
-    voices = {u.backend for u in plans["voice_synthesis"] if u.inputs["line"]["kind"] != "lyric"}
-    assert voices == {"model"}
-    subtitles = {u.unit: u.backend for u in plans["subtitles"]}
-    assert subtitles == {"en": "offline", "hi": "model"}, "only translation needs the model"
+    assert {u.quality for u in plans["music"]} == {"draft"}
+    voices = {u.quality for u in plans["voice_synthesis"] if u.inputs["line"]["kind"] != "lyric"}
+    assert voices == {"final"}
+    subtitles = {u.unit: u.quality for u in plans["subtitles"]}
+    assert subtitles == {"en": "draft", "hi": "final"}, "only translation needs the model"
 
 
 def test_model_keys_change_with_the_model_revision_and_differ_from_draft():
@@ -94,8 +94,9 @@ def test_model_stages_get_more_time_in_final_quality():
 
 
 def test_model_units_have_their_own_work_topics():
-    assert work_topic("image_generation", "model") == "work.image_generation.gpu"
-    assert work_topic("image_generation", "offline") == "work.image_generation"
+    topics = Topics("studio")
+    assert topics.work("image_generation", "final") == "studio.work.image_generation.final"
+    assert topics.work("image_generation", "draft") == "studio.work.image_generation"
 
 
 def test_model_voice_ids_parse_and_bad_ones_say_why():
@@ -211,13 +212,13 @@ def test_a_part_with_its_own_card_needs_an_allowed_licence_too(tmp_path):
         model_directory(settings, "tts")
 
 
-def test_the_gpu_pool_runs_only_where_the_model_backends_are_on():
+def test_final_workers_run_only_where_the_model_backends_are_on():
     from filmstudio.processes import studio_processes
 
     def names(on: bool) -> list[str]:
         return [p.name for p in studio_processes(Settings(model_backends=on))]
 
-    assert "gpu-workers" in names(True)
-    assert "gpu-workers" not in names(False)
+    assert "final-workers" in names(True)
+    assert "final-workers" not in names(False)
     stopped = [p.name for p in studio_processes(Settings(model_backends=False), every=True)]
-    assert "gpu-workers" in stopped, "down stops a gpu pool an earlier up started"
+    assert "final-workers" in stopped, "down stops final workers an earlier up started"

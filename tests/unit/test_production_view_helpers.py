@@ -9,8 +9,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from adapters.kafka import partition_for
 from api import models
-from api.live import murmur2, partition_for, production_events, sse
+from api.live import production_events, sse
 from api.media_routes import ByteRange, RangeNotSatisfiable, parse_range
 from api.production_view import (
     natural_key,
@@ -162,9 +163,10 @@ def test_unsatisfiable_ranges(header, size):
         (b"abc", 479470107),
     ],
 )
-def test_murmur2_matches_kafkas(key, expected):
-    assert murmur2(key) == expected
-    assert 0 <= partition_for(key, 3) < 3
+def test_partition_is_javas_murmur2_partition(key, expected):
+    """Java's Utils.murmur2 values (signed); the partition is its positive part modulo."""
+    for partitions in (1, 3, 12):
+        assert partition_for(key, partitions) == (expected & 0x7FFFFFFF) % partitions
 
 
 def test_sse_frames_multiline_data():

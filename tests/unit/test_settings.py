@@ -2,8 +2,9 @@ from pathlib import Path
 
 import pytest
 
-from adapters.settings import AGGREGATE_TOPICS, Settings
-from filmstudio.stack.topics import CATALOGUE, STAGES
+from adapters.settings import Settings
+from adapters.topics import CATALOGUE
+from domain.stages import STAGES
 
 
 @pytest.fixture
@@ -24,18 +25,18 @@ def test_env_prefix(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 def test_topic_names(settings: Settings) -> None:
-    assert settings.topic("progress") == "studio.progress"
-    assert settings.event_topic("user") == "studio.events.user"
-    assert settings.relay_position_topic == "studio.relay.position"
+    assert settings.topics.progress == "studio.progress"
+    assert settings.topics.events("user") == "studio.events.user"
+    assert settings.topics.relay_position == "studio.relay.position"
 
 
 def test_catalogue_covers_the_design(settings: Settings) -> None:
-    names = {spec.full_name(settings) for spec in CATALOGUE}
+    names = {settings.topics.name(spec) for spec in CATALOGUE}
     assert len(names) == len(CATALOGUE)
-    assert {settings.event_topic(a) for a in AGGREGATE_TOPICS} <= names
+    assert set(settings.topics.all_events) <= names
     for stage in STAGES:
         assert {f"studio.work.{stage}", f"studio.work.{stage}.dlq"} <= names
-    assert {"studio.work.results", "studio.progress", settings.relay_position_topic} <= names
+    assert {"studio.work.results", "studio.progress", settings.topics.relay_position} <= names
     position = next(s for s in CATALOGUE if s.name == "relay.position")
     assert position.partitions == 1 and position.cleanup_policy == "compact"
     assert all(s.retention_ms == -1 for s in CATALOGUE if s.name.startswith("events."))
