@@ -57,3 +57,5 @@ down:
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy domain schemas adapters commands

@@ -1,4 +1,5 @@
-"""The event store: an eventsourcing Application on PostgreSQL with optimistic concurrency."""
+"""The event store: an eventsourcing Application with optimistic concurrency, on PostgreSQL in
+the studio and on the library's in-memory (POPO) recorder in unit tests."""
 
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ from adapters.metadata import current_meta
 from adapters.postgres import SCHEMA_LOCK
 from adapters.settings import Settings
 from domain.credits import CreditAccount
+from schemas.envelope import META_KEY, event_id
 
-META_KEY = "__meta__"
 MAX_ATTEMPTS = 50
 T = TypeVar("T")
 
@@ -59,6 +60,11 @@ def event_store_env(settings: Settings) -> dict[str, str]:
     }
 
 
+def in_memory_env() -> dict[str, str]:
+    """The same application on the library's in-memory recorder: nothing outlives the process."""
+    return {"PERSISTENCE_MODULE": "eventsourcing.popo", "MAPPER_TOPIC": get_topic(MetadataMapper)}
+
+
 class EventStore(Application[UUID]):
     """The studio's one event store; every aggregate's events share its notification order."""
 
@@ -67,7 +73,11 @@ class EventStore(Application[UUID]):
     # stays fast for long-lived accounts.
     snapshotting_intervals: ClassVar[dict[type[Any], int]] = {CreditAccount: 50}
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings | None) -> None:
+        """On the PostgreSQL of `settings`; None: in memory (see `in_memory`)."""
+        if settings is None:
+            super().__init__(env=in_memory_env())
+            return
         # The library creates its tables when it starts; processes starting together would race
         # on the catalogue ("tuple concurrently updated"), so they take the schema lock in turn.
         with psycopg.connect(settings.pg_conninfo, autocommit=True) as conn:
@@ -76,6 +86,11 @@ class EventStore(Application[UUID]):
                 super().__init__(env=event_store_env(settings))
             finally:
                 conn.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK,))
+
+    @classmethod
+    def in_memory(cls) -> EventStore:
+        """A store of this process only (unit tests, tools): same mapper, snapshots and rules."""
+        return cls(None)
 
     def load(self, aggregate_id: UUID) -> Any:
         return self.repository.get(aggregate_id)
@@ -93,6 +108,17 @@ class EventStore(Application[UUID]):
 
     def last_position(self) -> int:
         return self.recorder.max_notification_id() or 0
+
+    def last_trace(self, aggregate_id: UUID) -> tuple[str, str] | None:
+        """(correlation id, event id) of the aggregate's latest event: what a follow-up that no
+        single message caused (a reconciliation) continues from. None: no such aggregate."""
+        latest = self.recorder.select_events(aggregate_id, desc=True, limit=1)
+        if not latest:
+            return None
+        stored = latest[0]
+        meta = self.mapper.transcoder.decode(stored.state).get(META_KEY) or {}
+        latest_id = event_id(aggregate_id, int(stored.originator_version))
+        return meta.get("correlation_id", ""), str(latest_id)
 
 
 def retry_on_conflict(decide: Callable[[], T], attempts: int = MAX_ATTEMPTS) -> T:

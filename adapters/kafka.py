@@ -95,7 +95,7 @@ def send(producer: Producer, topic: str, key: str, value: bytes, timeout: float 
 
 def partition_for(key: bytes, partitions: int) -> int:
     """The partition a keyed message lands on with murmur2 partitioning (Java's default)."""
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
+    return int(murmur2(key) & 0x7FFFFFFF) % partitions  # aiokafka is untyped
 
 
 def faust_broker(settings: Settings) -> dict[str, Any]:

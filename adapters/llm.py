@@ -12,6 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 if TYPE_CHECKING:
     from openai import OpenAI
+    from openai.types.chat import ChatCompletionMessageParam
 
     from adapters.settings import Settings
 
@@ -179,7 +180,10 @@ class LanguageModel:
         self, system: str, user: str, check: Callable[[str], T], *, json_mode: bool, what: str
     ) -> T:
         """The checked answer to one request, asked again once with the problem named."""
-        messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
+        messages: list[ChatCompletionMessageParam] = [
+            {"role": "system", "content": system},
+            {"role": "user", "content": user},
+        ]
         answer = self._complete(messages, json_mode)
         try:
             return check(answer)
@@ -195,7 +199,7 @@ class LanguageModel:
         except _Problem as problem:
             raise LLMBadAnswer(f"{what}: {problem}") from None
 
-    def _complete(self, messages: list[dict[str, str]], json_mode: bool) -> str:
+    def _complete(self, messages: list[ChatCompletionMessageParam], json_mode: bool) -> str:
         """The text of one chat completion; the server's failures become LLMUnavailable."""
         import openai
 

@@ -13,11 +13,13 @@ import logging
 import os
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
+from uuid import UUID
 
 import psycopg
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from eventsourcing.persistence import Mapper, Notification, PersistenceError
+from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg import sql
 
 from adapters import kafka
@@ -61,7 +63,8 @@ class Relay:
             log.info("relay %s is active", self.name)
             self.active.set()
             try:
-                channel = sql.Identifier(self.store.recorder.channel_name)
+                recorder = cast(PostgresApplicationRecorder, self.store.recorder)
+                channel = sql.Identifier(recorder.channel_name)
                 lock_conn.execute(sql.SQL("LISTEN {}").format(channel))
                 self._publish_until(stop, lock_conn)
             finally:
@@ -107,8 +110,9 @@ class Relay:
             if error is not None:
                 failures.append(error)
                 return
-            key = partition_key(message.topic(), message.partition())
-            offsets[key] = max(offsets.get(key, -1), message.offset())
+            # a delivered message has its topic, partition and offset
+            key = partition_key(cast(str, message.topic()), cast(int, message.partition()))
+            offsets[key] = max(offsets.get(key, -1), cast(int, message.offset()))
 
         producer.begin_transaction()
         try:
@@ -118,7 +122,7 @@ class Relay:
                     self.settings.topics.events(envelope.aggregate.type),
                     key=str(envelope.aggregate.id).encode(),
                     value=envelope.to_bytes(),
-                    headers=envelope.headers(),
+                    headers=list(envelope.headers()),
                     on_delivery=delivered,
                 )
                 producer.poll(0)
@@ -157,23 +161,21 @@ def to_envelope(mapper: Mapper[Any], notification: Notification) -> Envelope:
     state = mapper.transcoder.decode(data)
     return envelope_from_stored(
         notification.topic,
-        notification.originator_id,
+        cast(UUID, notification.originator_id),  # the store's ids are UUIDs
         notification.originator_version,
         notification.id,
         state,
     )
 
 
-def run_relay(settings: Settings, stop: threading.Event, retry_wait: float = 1.0) -> None:
+def run_relay(
+    settings: Settings, store: EventStore, stop: threading.Event, retry_wait: float = 1.0
+) -> None:
     """Run a relay until ``stop``; a failed transaction restarts it from the committed position."""
-    store = EventStore(settings)
-    try:
-        while not stop.is_set():
-            relay = Relay(settings, store)
-            try:
-                relay.run(stop)
-            except (KafkaException, psycopg.Error, PersistenceError):
-                log.exception("relay %s failed; restarting from its committed position", relay.name)
-                stop.wait(retry_wait)
-    finally:
-        store.close()
+    while not stop.is_set():
+        relay = Relay(settings, store)
+        try:
+            relay.run(stop)
+        except (KafkaException, psycopg.Error, PersistenceError):
+            log.exception("relay %s failed; restarting from its committed position", relay.name)
+            stop.wait(retry_wait)

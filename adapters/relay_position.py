@@ -98,5 +98,5 @@ def _last_record(consumer: Consumer, start: TopicPartition, timeout: float) -> R
             if error.code() == KafkaError._PARTITION_EOF:
                 return last
             raise RuntimeError(f"reading the relay position failed: {error}")
-        if message.key() == RELAY_KEY:
-            last = RelayPosition.from_bytes(message.value())
+        if message.key() == RELAY_KEY and (value := message.value()) is not None:
+            last = RelayPosition.from_bytes(value)

@@ -1,4 +1,5 @@
-"""The FastAPI application: `uvicorn --factory api.app:create_app`."""
+"""The FastAPI application. `filmstudio.bootstrap.api_app` wires its services from settings
+(`uvicorn --factory filmstudio.bootstrap:api_app`); this module knows only the HTTP side."""
 
 from __future__ import annotations
 
@@ -18,44 +19,14 @@ from prometheus_client import (
     generate_latest,
 )
 
-from adapters.eventstore import EventStore
-from adapters.keystore import SCHEMA as KEYSTORE_SCHEMA
-from adapters.keystore import KeyStore
 from adapters.llm import LLMBadAnswer, LLMUnavailable
 from adapters.metadata import message_context
-from adapters.postgres import connection_pool
-from adapters.settings import Settings, get_settings
+from adapters.settings import Settings
 from api import admin, live, media_routes, routes, voice_routes
-from api.auth import Tokens
 from api.deps import Services
-from api.idempotency import SCHEMA as IDEMPOTENCY_SCHEMA
-from api.idempotency import IdempotencyStore
-from api.queries import ReadModels
-from commands.handlers import Studio
 from domain.errors import Conflict, DomainError, InsufficientCredits, Invalid, NotFound
-from projections.schema import SCHEMA as READ_MODEL_SCHEMA
-from projections.state import ensure_schema
 
 STATUS_OF = {InsufficientCredits: 402, NotFound: 404, Conflict: 409, Invalid: 422}
-
-
-def build_services(settings: Settings) -> Services:
-    pool = connection_pool(settings, max_size=16, name="api")
-    with pool.connection() as conn:
-        ensure_schema(conn, KEYSTORE_SCHEMA, IDEMPOTENCY_SCHEMA, READ_MODEL_SCHEMA)
-    keys = KeyStore(pool, settings.secret("master_key"))
-    idempotency = IdempotencyStore(pool)
-    studio = Studio(settings, EventStore(settings), keys)
-    with message_context(actor="system:startup"):
-        studio.ensure_admin(settings.admin_email, settings.secret("admin_password"))
-    return Services(
-        settings=settings,
-        studio=studio,
-        pool=pool,
-        reads=ReadModels(pool),
-        idempotency=idempotency,
-        tokens=Tokens(settings.secret("jwt_secret"), settings.token_ttl_seconds),
-    )
 
 
 def _actor(request: Request) -> str:
@@ -70,8 +41,8 @@ def _actor(request: Request) -> str:
     return f"{identity.role}:{identity.user_id}"
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or get_settings()
+def create_app(settings: Settings, services: Callable[[Settings], Services]) -> FastAPI:
+    """The API; `services` builds what the routes use when the app starts (and not before)."""
     registry = CollectorRegistry()
     requests = Counter(
         "studio_http_requests", "HTTP requests", ["method", "route", "status"], registry=registry
@@ -82,7 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.services = build_services(settings)
+        app.state.services = services(settings)
         yield
         app.state.services.studio.store.close()
         app.state.services.pool.close()

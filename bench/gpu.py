@@ -40,6 +40,7 @@ from gpu_consumers.final.images import FrameRequest, ImageGenerator, frame_reque
 from gpu_consumers.final.licences import read_card  # noqa: E402
 from gpu_consumers.final.loading import device as default_device  # noqa: E402
 from gpu_consumers.final.loading import fingerprint  # noqa: E402
+from schemas.work import ShotInputs  # noqa: E402
 
 ANCHORS = "H100 SDXL 1024x1024 30 steps: 2.5 s/image plain, 1.47 s/image with TensorRT"
 PLACES = ["temple courtyard", "village well", "railway platform", "rooftop", "river ghat"]
@@ -48,23 +49,25 @@ MOODS = ["calm", "joyful", "tense", "sad", "devotional", "mysterious", "triumpha
 MIB = 2**20
 
 
-def unit(i: int, size: int, style: str | None) -> dict[str, Any]:
+def unit(i: int, size: int, style: str | None) -> ShotInputs:
     """A storyboard-like image_generation unit's inputs; `i` varies place, time, mood and cast."""
     cast = [{"name": n, "voice": "v", "seed": 1000 + k, "language": "en"}
             for k, n in enumerate(["Asha", "Ravi", "Meera"])]  # fmt: skip
     who = [cast[i % 3]["name"], cast[(i + 1) % 3]["name"]][: i % 3]
     inputs: dict[str, Any] = {
-        "scene": {"id": f"scene-{i // 4}", "place": PLACES[i % len(PLACES)],
-                  "interior": i % 2 == 0, "time_of_day": TIMES[i % len(TIMES)],
-                  "mood": MOODS[i % len(MOODS)]},
+        "scene": {"id": f"scene-{i // 4}", "index": i // 4, "heading": PLACES[i % len(PLACES)],
+                  "place": PLACES[i % len(PLACES)], "interior": i % 2 == 0,
+                  "time_of_day": TIMES[i % len(TIMES)], "mood": MOODS[i % len(MOODS)],
+                  "estimated_seconds": 4.0},
         "shot": {"id": f"shot-{i}", "description": "a brass lamp flickers in the wind",
-                 "characters": who, "speaker": who[0] if who else None},
+                 "characters": who, "speaker": who[0] if who else None, "estimated_seconds": 4.0},
         "characters": [c for c in cast if c["name"] in who],
+        "language": "en",
         "width": size,
         "height": size,
         "style": style,
     }  # fmt: skip
-    return inputs
+    return ShotInputs.model_validate(inputs)
 
 
 def requests(first: int, count: int, args: argparse.Namespace) -> list[FrameRequest]:

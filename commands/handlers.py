@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TypeVar
 from uuid import UUID, uuid4
 
 from argon2 import PasswordHasher
@@ -21,6 +21,8 @@ from domain.fountain import scene_spans
 from domain.production import Production, ProductionOptions
 from domain.project import SCRIPT_HELP, Project, check_choice
 from domain.user import User
+
+Owned = TypeVar("Owned", Project, Production)  # the aggregates a creator owns
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,7 @@ class Studio:
     def authenticate(self, email: str, password: str) -> Identity | None:
         user_id = self.keys.user_for_email(email)
         user = None if user_id is None else self.store.find(user_id)
-        if user is None or user.erased:
+        if user_id is None or user is None or user.erased:
             return None
         try:
             self.hasher.verify(self.keys.decrypt(user_id, user.password_hash_cipher), password)
@@ -350,7 +352,9 @@ class Studio:
     def _production(self, owner_id: UUID, production_id: UUID) -> Production:
         return self._owned(Production, owner_id, production_id, "production")
 
-    def _owned(self, kind: type, owner_id: UUID, aggregate_id: UUID, name: str) -> Any:
+    def _owned(
+        self, kind: type[Owned], owner_id: UUID, aggregate_id: UUID, name: str
+    ) -> Owned:
         found = self.store.find(aggregate_id)
         if not isinstance(found, kind) or found.owner_id != owner_id:
             raise NotFound(f"no such {name}")

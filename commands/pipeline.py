@@ -37,10 +37,18 @@ class Pipeline:
 
     def script_of(self, project_id: UUID, revision: int) -> tuple[str, str]:
         """(format, text) of one revision of a project's script, read from its history."""
+        # Project.ScriptRevised is the class @event("ScriptRevised") makes at import time.
         for stored in self.store.events.get(project_id):
-            if isinstance(stored, Project.ScriptRevised) and stored.revision == revision:
+            if isinstance(stored, Project.ScriptRevised) and stored.revision == revision:  # type: ignore[attr-defined]
                 return stored.script_format, stored.text
         raise NotFound(f"project {project_id} has no script revision {revision}")
+
+    def trace(self, production_id: UUID) -> tuple[str, str]:
+        """(correlation id, latest event id) of a production: what follow-ups continue from."""
+        found = self.store.last_trace(production_id)
+        if found is None:
+            raise NotFound("no such production")
+        return found
 
     def project(self, project_id: UUID) -> Project:
         found = self.store.find(project_id)

@@ -123,9 +123,9 @@ def _title_page(rows: list[_Row]) -> tuple[list[Element], int]:
     if not any(k.lower() in TITLE_KEYS for k, _ in entries):
         return [], 0
     out = []
-    for key, values in entries:
+    for name, values in entries:
         markup = "\n".join(v.strip() for v in values)
-        out.append(Element("title", plain_text(markup), markup, name=key))
+        out.append(Element("title", plain_text(markup), markup, name=name))
     return out, end
 
 

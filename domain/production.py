@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
@@ -131,7 +132,7 @@ class Production(Aggregate):
         project_id: UUID,
         owner_id: UUID,
         revision: int,
-        options: dict,
+        options: dict[str, Any],
         credits: int,
         estimated_seconds: float,
     ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate, event
@@ -59,7 +60,8 @@ class Project(Aggregate):
         self.script_format = ""
         self.script_text = ""
         self.archived = False
-        self.suggestions: dict[str, dict] = {}  # of the current revision, by suggestion id
+        # of the current revision, by suggestion id
+        self.suggestions: dict[str, dict[str, Any]] = {}
 
     def revise_script(self, script_format: str, text: str) -> int:
         """Keep a new revision of the script; returns its number."""
@@ -94,7 +96,7 @@ class Project(Aggregate):
     ) -> None:
         self.suggestions[str(suggestion_id)] = {"scene": scene, "action": action, "text": text}
 
-    def suggestion(self, suggestion_id: UUID) -> dict:
+    def suggestion(self, suggestion_id: UUID) -> dict[str, Any]:
         """A suggestion on the current revision; Conflict when the script changed since."""
         found = self.suggestions.get(str(suggestion_id))
         if found is None:

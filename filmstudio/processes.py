@@ -30,7 +30,7 @@ def studio_processes(settings: Settings, every: bool = False) -> list[ProcessSpe
                 "-m",
                 "uvicorn",
                 "--factory",
-                "api.app:create_app",
+                "filmstudio.bootstrap:api_app",
                 "--host",
                 settings.api_host,
                 "--port",

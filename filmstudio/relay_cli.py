@@ -6,8 +6,8 @@ import logging
 
 import click
 
-from adapters.relay import run_relay
 from adapters.settings import get_settings
+from filmstudio import bootstrap
 from filmstudio.shutdown import stop_on_signals
 
 
@@ -16,7 +16,7 @@ from filmstudio.shutdown import stop_on_signals
 def relay(log_level: str) -> None:
     """Publish every recorded event to its Kafka topic, in order, exactly once."""
     logging.basicConfig(level=log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    run_relay(get_settings(), stop_on_signals())
+    bootstrap.run_relay(get_settings(), stop_on_signals())
 
 
 if __name__ == "__main__":

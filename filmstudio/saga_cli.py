@@ -8,7 +8,7 @@ import click
 import faust
 
 from adapters.settings import get_settings
-from processors.app import create_app
+from filmstudio import bootstrap
 
 
 @click.command("saga")
@@ -18,5 +18,5 @@ def saga(log_level: str) -> None:
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
-    app = create_app(get_settings())
+    app = bootstrap.saga_app(get_settings())
     faust.Worker(app, loglevel=log_level, quiet=True).execute_from_commandline()

@@ -10,20 +10,31 @@ import json
 import wave
 import zlib
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from adapters.media import LocalMediaStore
 from domain import screenplay
 from domain.speech import SpokenLine
-from domain.storyboard import Character, Line, Scene, Shot, Storyboard
+from domain.storyboard import Scene, Shot, Storyboard
 from domain.voices import parse_voice, voice_for
 from gpu_consumers.draft import composition, frames, lipsync, music, subtitles, voices
 from gpu_consumers.draft.composition_graph import Timeline, TimelineShot, VoiceClip
 from gpu_consumers.draft.timeline import CROSSFADE, in_shot, joined, place
 from gpu_consumers.worker import Compute
-from schemas.work import WorkUnit
+from schemas.work import (
+    FilmInputs,
+    LineInputs,
+    LipSyncInputs,
+    ScoreInputs,
+    ScriptInputs,
+    ShotContext,
+    ShotInputs,
+    SubtitlesInputs,
+    UnitInputs,
+    WorkUnit,
+)
 
 STORYBOARD = "storyboard.json"
 LINE_AUDIO, LINE_SPEECH = "line.wav", "line.json"
@@ -32,6 +43,17 @@ LIPSYNC_CLIP, LIPSYNC_META = "lipsync.mp4", "lipsync.json"
 SCORE = "score.wav"
 SRT, VTT = "subtitles.srt", "subtitles.vtt"
 FILM, THUMBNAIL, FILM_MANIFEST = "film.mp4", "thumbnail.jpg", "film.json"
+
+InputsT = TypeVar("InputsT", bound=UnitInputs)
+
+
+def inputs_of(unit: WorkUnit, kind: type[InputsT]) -> InputsT:
+    """The unit's inputs as `kind`; a TypeError for a unit of a stage that takes other inputs."""
+    if not isinstance(unit.inputs, kind):
+        raise TypeError(
+            f"a {unit.stage} unit has {type(unit.inputs).__name__}, not {kind.__name__}"
+        )
+    return unit.inputs
 
 
 def _seed(text: str) -> int:
@@ -46,14 +68,14 @@ def _speech(media: LocalMediaStore, key: str) -> SpokenLine:
     return SpokenLine.model_validate_json(media.path(key, LINE_SPEECH).read_text())
 
 
-def _one_shot(inputs: dict[str, Any]) -> tuple[Storyboard, Scene, Shot]:
+def _one_shot(inputs: ShotContext) -> tuple[Storyboard, Scene, Shot]:
     """The storyboard as far as one shot's frame needs it."""
-    shot = Shot.model_validate(inputs["shot"])
-    scene = Scene.model_validate({**inputs["scene"], "shots": [shot], "lines": []})
+    shot = inputs.shot
+    scene = inputs.scene.with_content(shots=[shot], lines=[])
     board = Storyboard(
         title="",
-        language=inputs["language"],
-        characters=[Character.model_validate(c) for c in inputs["characters"]],
+        language=inputs.language,
+        characters=inputs.characters,
         scenes=[scene],
         estimated_seconds=scene.estimated_seconds,
     )
@@ -61,19 +83,21 @@ def _one_shot(inputs: dict[str, Any]) -> tuple[Storyboard, Scene, Shot]:
 
 
 def script_analysis(unit: WorkUnit, media: LocalMediaStore, out: Path) -> None:
-    i = unit.inputs
-    board = screenplay.analyse(i["format"], i["text"], i["language"], i["voices"] or None)
+    i = inputs_of(unit, ScriptInputs)
+    board = screenplay.analyse(i.format, i.text, i.language, i.voices or None)
     (out / STORYBOARD).write_text(board.model_dump_json(indent=1))
 
 
 def image_generation(unit: WorkUnit, media: LocalMediaStore, out: Path) -> None:
-    board, scene, shot = _one_shot(unit.inputs)
-    frames.write_frame(board, scene, shot, out / FRAME, unit.inputs["width"], unit.inputs["height"])
+    inputs = inputs_of(unit, ShotInputs)
+    board, scene, shot = _one_shot(inputs)
+    frames.write_frame(board, scene, shot, out / FRAME, inputs.width, inputs.height)
 
 
 def voice_synthesis(unit: WorkUnit, media: LocalMediaStore, out: Path) -> None:
-    line = Line.model_validate(unit.inputs["line"])
-    voice = parse_voice(unit.inputs["voice"])
+    inputs = inputs_of(unit, LineInputs)
+    line = inputs.line
+    voice = parse_voice(inputs.voice)
     if voice.engine == "piper" and line.language != "en":  # the neural voice speaks English
         voice = voice_for(line.language, voice.variant)
     if line.kind == "lyric":  # chanted over a drone
@@ -95,46 +119,53 @@ def voice_synthesis(unit: WorkUnit, media: LocalMediaStore, out: Path) -> None:
 
 
 def music_score(unit: WorkUnit, media: LocalMediaStore, out: Path) -> None:
-    i = unit.inputs
-    music.score(i["mood"], float(i["seconds"]), out / SCORE, seed=_seed(i["scene"]))
+    i = inputs_of(unit, ScoreInputs)
+    music.score(i.mood, i.seconds, out / SCORE, seed=_seed(i.scene))
 
 
 def lip_sync(unit: WorkUnit, media: LocalMediaStore, out: Path) -> None:
-    board, scene, shot = _one_shot(unit.inputs)
-    width, height = unit.inputs["width"], unit.inputs["height"]
-    lines = in_shot([_speech(media, key) for key in unit.inputs["voices"]])
+    inputs = inputs_of(unit, LipSyncInputs)
+    board, scene, shot = _one_shot(inputs)
+    width, height = inputs.width, inputs.height
+    lines = in_shot([_speech(media, key) for key in inputs.voices])
     speech = joined(shot.id, lines)
     mouth = frames.mouths(board, scene, shot, width, height)[shot.speaker or ""]
-    frame = media.path(unit.inputs["frame"], FRAME)
+    frame = media.path(inputs.frame, FRAME)
     lipsync.render_lipsync(frame, mouth, speech, out / LIPSYNC_CLIP)
     meta = {"start": lines[0][0], "box": list(lipsync.mouth_box(mouth, width, height))}
     (out / LIPSYNC_META).write_text(json.dumps(meta))
 
 
-def placement_inputs(unit: WorkUnit, media: LocalMediaStore) -> tuple[Storyboard, dict]:
-    board = _board(media, unit.inputs["storyboard"])
-    voice_keys: dict[str, str] = (
-        unit.inputs.get("voices") or unit.inputs["stages"]["voice_synthesis"]
-    )
-    return board, {line_id: _speech(media, key) for line_id, key in voice_keys.items()}
+def placement_inputs(
+    unit: WorkUnit, media: LocalMediaStore
+) -> tuple[Storyboard, dict[str, SpokenLine]]:
+    """The storyboard and each line's speech, for a subtitles or a composition unit."""
+    inputs = unit.inputs
+    if isinstance(inputs, SubtitlesInputs):
+        storyboard, voice_keys = inputs.storyboard, inputs.voices
+    else:
+        film = inputs_of(unit, FilmInputs)
+        storyboard, voice_keys = film.storyboard, film.stages.voice_synthesis
+    speech = {line_id: _speech(media, key) for line_id, key in voice_keys.items()}
+    return _board(media, storyboard), speech
 
 
 def subtitles_unit(unit: WorkUnit, media: LocalMediaStore, out: Path) -> None:
+    language = inputs_of(unit, SubtitlesInputs).language
     board, speech = placement_inputs(unit, media)
-    if unit.inputs["language"] != board.language:
-        raise ValueError(
-            f"subtitles in {unit.inputs['language']} need translation (final quality only)"
-        )
+    if language != board.language:
+        raise ValueError(f"subtitles in {language} need translation (final quality only)")
     subtitles.write_subtitles(place(board, speech).lines, out / SRT, out / VTT)
 
 
 def composition_unit(unit: WorkUnit, media: LocalMediaStore, out: Path) -> None:
+    inputs = inputs_of(unit, FilmInputs)
     board, speech = placement_inputs(unit, media)
-    stages: dict[str, dict[str, str]] = unit.inputs["stages"]
+    stages = inputs.stages
     placement = place(board, speech)
     shots = []
     for placed in placement.shots:
-        clip_key = stages["lip_sync"].get(placed.shot.id)
+        clip_key = stages.lip_sync.get(placed.shot.id)
         extra: dict[str, Any] = {}
         if clip_key:
             meta = json.loads(media.path(clip_key, LIPSYNC_META).read_text())
@@ -143,20 +174,19 @@ def composition_unit(unit: WorkUnit, media: LocalMediaStore, out: Path) -> None:
                 "lipsync_start": meta["start"],
                 "lipsync_box": tuple(meta["box"]),
             }
-        image = media.path(stages["image_generation"][placed.shot.id], FRAME)
+        image = media.path(stages.image_generation[placed.shot.id], FRAME)
         shots.append(TimelineShot(image, placed.duration, key=placed.shot.id, **extra))
     clips = [
-        VoiceClip(media.path(stages["voice_synthesis"][line.line_id], LINE_AUDIO), start)
+        VoiceClip(media.path(stages.voice_synthesis[line.line_id], LINE_AUDIO), start)
         for start, line in placement.lines
     ]
-    score = _music_track(media, stages["music"], placement.scene_spans(), out / "music.wav")
+    score = _music_track(media, stages.music, placement.scene_spans(), out / "music.wav")
     timeline = Timeline(
-        shots, unit.inputs["width"], unit.inputs["height"], crossfade=CROSSFADE, voices=clips,
-        music=score,
-    )  # fmt: skip
-    srt_key = stages["subtitles"].get(unit.inputs["subtitle_language"])
+        shots, inputs.width, inputs.height, crossfade=CROSSFADE, voices=clips, music=score
+    )
+    srt_key = stages.subtitles.get(inputs.subtitle_language)
     srt = media.path(srt_key, SRT) if srt_key else None
-    mode = "burn" if unit.inputs["burn_subtitles"] else "track"
+    mode = "burn" if inputs.burn_subtitles else "track"
     composition.compose(
         timeline, out / FILM, subtitles=srt, subtitle_mode=mode, thumbnail=out / THUMBNAIL
     )

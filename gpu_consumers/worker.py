@@ -146,6 +146,8 @@ class StageWorker:
             computed=computed,
             worker=self.name,
             seconds=round(time.monotonic() - started, 3),
+            correlation_id=unit.correlation_id,
+            causation_id=unit.causation_id,
         )
         send(
             self._producer,
@@ -216,6 +218,8 @@ class StageWorker:
             status=status,
             at=datetime.now(UTC),
             detail=detail,
+            correlation_id=unit.correlation_id,
+            causation_id=unit.causation_id,
         )
         self._producer.produce(
             self.settings.topics.progress, key=str(unit.production_id), value=tick.to_bytes()

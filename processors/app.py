@@ -3,7 +3,7 @@
 Agents consume the production events and the workers' results (at-least-once, aiokafka driver,
 no exactly-once mode); a timer fails overdue units. The decisions live in `ProductionSaga`, which
 is synchronous (it issues commands to PostgreSQL), so the agents hand it each message on one
-thread, in order.
+thread, in order. `filmstudio.bootstrap.saga_app` builds the saga and its adapters.
 """
 
 from __future__ import annotations
@@ -13,20 +13,17 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from uuid import UUID
 
 import faust
 import psycopg
 from confluent_kafka import KafkaException
 from eventsourcing.persistence import OperationalError
 
-from adapters.eventstore import EventStore
-from adapters.kafka import producer
-from adapters.media import LocalMediaStore
-from adapters.postgres import connection_pool
+from adapters.kafka import faust_broker
 from adapters.settings import Settings
-from commands.pipeline import Pipeline
 from domain.errors import DomainError
-from processors.saga import ACTIVE_SQL, ProductionSaga
+from processors.saga import ProductionSaga
 from schemas.envelope import Envelope
 from schemas.work import UnitResult
 
@@ -37,10 +34,13 @@ ATTEMPTS = 5
 TRANSIENT = (psycopg.OperationalError, OperationalError, KafkaException, OSError)
 
 
-def create_app(settings: Settings) -> faust.App:
+def create_app(
+    settings: Settings, saga: ProductionSaga, active: Callable[[], list[UUID]]
+) -> faust.App:
+    """The faust app driving `saga`; `active` lists the productions to reconcile."""
     app = faust.App(
         settings.topics.group("saga"),
-        broker=f"kafka://{settings.kafka_bootstrap}",
+        **faust_broker(settings),
         key_serializer="raw",
         value_serializer="raw",
         web_enabled=False,
@@ -51,13 +51,6 @@ def create_app(settings: Settings) -> faust.App:
         datadir=str(settings.state_dir / "faust"),
         store="memory://",
     )
-    saga = ProductionSaga(
-        settings,
-        Pipeline(settings, EventStore(settings)),
-        LocalMediaStore(settings.media_root),
-        producer(settings),
-    )
-    pool = connection_pool(settings, max_size=2, name="saga")
     one_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="saga")
     events = app.topic(settings.topics.events("production"))
     results = app.topic(settings.topics.results)
@@ -93,9 +86,7 @@ def create_app(settings: Settings) -> faust.App:
             await call(saga.on_result, UnitResult.model_validate_json(value))
 
     def reconcile_all() -> None:
-        with pool.connection() as conn:
-            active = [row[0] for row in conn.execute(ACTIVE_SQL).fetchall()]
-        for production_id in active:
+        for production_id in active():
             try:
                 saga.reconcile(production_id)
             except DomainError as refused:

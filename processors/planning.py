@@ -1,4 +1,4 @@
-"""Which units each stage runs for a production, and what each unit's inputs are.
+"""Which units each stage runs for a production, and what each unit's typed inputs are.
 
 Pure: given the storyboard and the artifacts of the stages before, it returns the units. Inputs
 name upstream artifacts by their content keys, so a unit's own key changes exactly when
@@ -7,13 +7,25 @@ something it depends on changed ("edit one scene, re-render only that scene").
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from adapters.media import artifact_key
 from domain.stages import Quality
-from domain.storyboard import Storyboard
+from domain.storyboard import Character, Shot, Storyboard
 from domain.voices import parse_voice, voice_for
+from schemas.work import (
+    FilmInputs,
+    FilmStages,
+    LineInputs,
+    LipSyncInputs,
+    SceneSetting,
+    ScoreInputs,
+    ScriptInputs,
+    ShotInputs,
+    StageInputs,
+    SubtitlesInputs,
+)
 
 VERSION = "1"
 DEADLINE_SECONDS = {
@@ -36,18 +48,22 @@ MODEL_DEADLINE_SECONDS = {
 RESOLUTIONS = {"16:9": (1280, 720), "9:16": (720, 1280), "1:1": (1080, 1080)}
 
 
+Artifacts = dict[str, dict[str, str]]  # stage -> unit id -> artifact key
+
+
 @dataclass(frozen=True)
 class PlannedUnit:
     """One unit: its inputs and the quality of the backend that computes it ("final" units
     run on the final pool's GPU machines)."""
 
     unit: str
-    inputs: dict[str, Any]
+    inputs: StageInputs
     quality: Quality = "draft"
     version: str = VERSION
 
     def key(self, stage: str) -> str:
-        return artifact_key(stage, self.quality, self.version, self.inputs)
+        """The content address of the unit's artifact: changes exactly when an input does."""
+        return artifact_key(stage, self.quality, self.version, self.inputs.model_dump(mode="json"))
 
 
 @dataclass(frozen=True)
@@ -66,11 +82,20 @@ class Production:
     model_revision: str = "1"
     owner_id: str = ""  # whose voice samples cloned voices speak with
 
-    def unit(self, name: str, inputs: dict[str, Any], model: bool = False) -> PlannedUnit:
+    def unit(self, name: str, inputs: StageInputs, model: bool = False) -> PlannedUnit:
         """A final-quality unit when `model` and the production is final quality."""
         if model and self.quality == "final":
             return PlannedUnit(name, inputs, "final", f"model-{self.model_revision}")
         return PlannedUnit(name, inputs)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """The film's width and height in pixels."""
+        return RESOLUTIONS[self.aspect_ratio]
+
+    @property
+    def subtitle_languages(self) -> list[str]:
+        return self.languages or [self.language]
 
 
 def deadline_seconds(stage: str, quality: str) -> float:
@@ -81,122 +106,149 @@ def deadline_seconds(stage: str, quality: str) -> float:
 
 
 def plan_script(p: Production) -> list[PlannedUnit]:
-    inputs = {
-        "format": p.script_format,
-        "text": p.script_text,
-        "language": p.language,
-        "voices": p.voices,
-    }
+    inputs = ScriptInputs.model_validate(
+        {
+            "format": p.script_format,
+            "text": p.script_text,
+            "language": p.language,
+            "voices": p.voices,
+        }
+    )
     return [p.unit("script", inputs, model=True)]
 
 
-def plan(
-    stage: str,
-    p: Production,
-    board: Storyboard,
-    artifacts: dict[str, dict[str, str]],
-) -> list[PlannedUnit]:
-    """The units of `stage`; `artifacts` maps each completed stage's units to their keys."""
-    width, height = RESOLUTIONS[p.aspect_ratio]
-    characters = {c.name: c.model_dump(mode="json") for c in board.characters}
-    if stage == "image_generation":
-        style = {"style": p.style} if p.quality == "final" else {}
-        return [
-            p.unit(
-                shot.id,
-                {
-                    "scene": scene.model_dump(mode="json", exclude={"shots", "lines"}),
-                    "shot": shot.model_dump(mode="json"),
-                    "characters": [characters[n] for n in shot.characters if n in characters],
-                    "language": board.language,
-                    "width": width,
-                    "height": height,
-                    **style,
-                },
-                model=True,
-            )
-            for scene in board.scenes
-            for shot in scene.shots
-        ]
-    if stage == "voice_synthesis":
-        units = []
-        for scene in board.scenes:
-            for line in scene.lines:
-                voice = _voice(board, line.character, p)
-                inputs = {"line": line.model_dump(mode="json"), "voice": voice}
-                if parse_voice(voice).sample_id is not None:
-                    inputs["owner"] = p.owner_id
-                # chants come from the draft music backend
-                units.append(p.unit(line.id, inputs, model=line.kind != "lyric"))
-        return units
-    if stage == "music":
-        units = []
-        for scene in board.scenes:
-            units.append(
-                PlannedUnit(
-                    f"score-{scene.id}",
-                    {"mood": scene.mood, "seconds": scene.estimated_seconds, "scene": scene.id},
-                )
-            )
-        return units
-    if stage == "lip_sync":
-        voices = artifacts["voice_synthesis"]
-        frames = artifacts["image_generation"]
-        return [
-            PlannedUnit(
-                shot.id,
-                {
-                    "frame": frames[shot.id],
-                    "scene": scene.model_dump(mode="json", exclude={"shots", "lines"}),
-                    "shot": shot.model_dump(mode="json"),
-                    "characters": [characters[n] for n in shot.characters if n in characters],
-                    "voices": [voices[line_id] for line_id in shot.line_ids],
-                    "language": board.language,
-                    "width": width,
-                    "height": height,
-                },
-            )
-            for scene in board.scenes
-            for shot in scene.shots
-            if shot.speaker and shot.line_ids
-        ]
-    if stage == "subtitles":
-        return [
-            p.unit(
-                language,
-                {
-                    "language": language,
-                    "storyboard": artifacts["script_analysis"]["script"],
-                    "voices": artifacts["voice_synthesis"],
-                },
-                model=language != board.language,  # translated by the language model
-            )
-            for language in (p.languages or [p.language])
-        ]
-    if stage == "composition":
-        return [
-            PlannedUnit(
-                "film",
-                {
-                    "storyboard": artifacts["script_analysis"]["script"],
-                    "stages": {
-                        s: artifacts[s]
-                        for s in (
-                            "image_generation",
-                            "voice_synthesis",
-                            "music",
-                            "lip_sync",
-                            "subtitles",
-                        )
-                    },
-                    "width": width,
-                    "height": height,
-                    "burn_subtitles": p.burn_subtitles,
-                    "subtitle_language": (p.languages or [p.language])[0],
-                },
-            )
-        ]
-    raise ValueError(f"no planning for stage {stage}")
+def plan_images(p: Production, board: Storyboard, artifacts: Artifacts) -> list[PlannedUnit]:
+    """One frame per shot, in the production's style on the model backend."""
+    width, height = p.size
+    style = p.style if p.quality == "final" else None
+    return [
+        p.unit(
+            shot.id,
+            ShotInputs(
+                scene=SceneSetting.of(scene),
+                shot=shot,
+                characters=_cast(board, shot),
+                language=board.language,
+                width=width,
+                height=height,
+                style=style,
+            ),
+            model=True,
+        )
+        for scene in board.scenes
+        for shot in scene.shots
+    ]
+
+
+def plan_voices(p: Production, board: Storyboard, artifacts: Artifacts) -> list[PlannedUnit]:
+    """One recording per line; a cloned voice carries its owner, chants come from the draft
+    music backend."""
+    units = []
+    for scene in board.scenes:
+        for line in scene.lines:
+            voice = _voice(board, line.character, p)
+            owner = p.owner_id if parse_voice(voice).sample_id is not None else None
+            inputs = LineInputs(line=line, voice=voice, owner=owner)
+            units.append(p.unit(line.id, inputs, model=line.kind != "lyric"))
+    return units
+
+
+def plan_music(p: Production, board: Storyboard, artifacts: Artifacts) -> list[PlannedUnit]:
+    """One score per scene."""
+    return [
+        p.unit(
+            f"score-{scene.id}",
+            ScoreInputs(mood=scene.mood, seconds=scene.estimated_seconds, scene=scene.id),
+        )
+        for scene in board.scenes
+    ]
+
+
+def plan_lip_sync(p: Production, board: Storyboard, artifacts: Artifacts) -> list[PlannedUnit]:
+    """One clip per shot that someone speaks in, from its frame and its lines' speech."""
+    width, height = p.size
+    voices, frames = artifacts["voice_synthesis"], artifacts["image_generation"]
+    return [
+        p.unit(
+            shot.id,
+            LipSyncInputs(
+                frame=frames[shot.id],
+                scene=SceneSetting.of(scene),
+                shot=shot,
+                characters=_cast(board, shot),
+                voices=[voices[line_id] for line_id in shot.line_ids],
+                language=board.language,
+                width=width,
+                height=height,
+            ),
+        )
+        for scene in board.scenes
+        for shot in scene.shots
+        if shot.speaker and shot.line_ids
+    ]
+
+
+def plan_subtitles(p: Production, board: Storyboard, artifacts: Artifacts) -> list[PlannedUnit]:
+    """One track per language; only translation needs the language model."""
+    return [
+        p.unit(
+            language,
+            SubtitlesInputs(
+                language=language,
+                storyboard=artifacts["script_analysis"]["script"],
+                voices=artifacts["voice_synthesis"],
+            ),
+            model=language != board.language,
+        )
+        for language in p.subtitle_languages
+    ]
+
+
+def plan_film(p: Production, board: Storyboard, artifacts: Artifacts) -> list[PlannedUnit]:
+    """The film, from every other stage's artifacts."""
+    width, height = p.size
+    stages = FilmStages(
+        image_generation=artifacts["image_generation"],
+        voice_synthesis=artifacts["voice_synthesis"],
+        music=artifacts["music"],
+        lip_sync=artifacts["lip_sync"],
+        subtitles=artifacts["subtitles"],
+    )
+    inputs = FilmInputs(
+        storyboard=artifacts["script_analysis"]["script"],
+        stages=stages,
+        width=width,
+        height=height,
+        burn_subtitles=p.burn_subtitles,
+        subtitle_language=p.subtitle_languages[0],
+    )
+    return [p.unit("film", inputs)]
+
+
+Planner = Callable[[Production, Storyboard, Artifacts], list[PlannedUnit]]
+PLANNERS: dict[str, Planner] = {
+    "image_generation": plan_images,
+    "voice_synthesis": plan_voices,
+    "music": plan_music,
+    "lip_sync": plan_lip_sync,
+    "subtitles": plan_subtitles,
+    "composition": plan_film,
+}
+
+
+def plan(stage: str, p: Production, board: Storyboard, artifacts: Artifacts) -> list[PlannedUnit]:
+    """The units of `stage` after script analysis; `artifacts` maps each completed stage's units
+    to their keys."""
+    planner = PLANNERS.get(stage)
+    if planner is None:
+        raise ValueError(f"no planning for stage {stage}")
+    return planner(p, board, artifacts)
+
+
+def _cast(board: Storyboard, shot: Shot) -> list[Character]:
+    """The shot's characters that the storyboard casts, in the shot's order."""
+    cast = {c.name: c for c in board.characters}
+    return [cast[name] for name in shot.characters if name in cast]
 
 
 def _voice(board: Storyboard, character: str | None, p: Production) -> str:

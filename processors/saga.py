@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID
 
-from confluent_kafka import Producer
-
-from adapters.kafka import send
+from adapters.bus import MessageBus
 from adapters.media import LocalMediaStore
+from adapters.metadata import current_meta, message_context
 from adapters.settings import Settings
 from commands.pipeline import Pipeline
 from domain.production import Production
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 STORYBOARD_FILE = "storyboard.json"
 FILM_MANIFEST = "film.json"
 FINISHED_EVENTS = ("production.Completed", "production.Failed", "production.Cancelled")
+SAGA = "saga"  # the actor of what the saga records
 ACTIVE_SQL = "SELECT production_id FROM rm_productions WHERE status IN ('requested', 'running')"
 
 
@@ -39,61 +41,84 @@ class ProductionSaga:
     """Reacts to one message at a time; `running` lists the productions it watches."""
 
     def __init__(
-        self, settings: Settings, pipeline: Pipeline, media: LocalMediaStore, producer: Producer
+        self,
+        settings: Settings,
+        pipeline: Pipeline,
+        media: LocalMediaStore,
+        bus: MessageBus,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
+        self.clock = clock
         self.pipeline = pipeline
         self.media = media
-        self.producer = producer
+        self.bus = bus
+        self.reactions: dict[str, Callable[[UUID, dict[str, Any]], None]] = {
+            "production.Requested": lambda production_id, _: self._start_ready(production_id),
+            "production.StageStarted": self._on_stage_started,
+            "production.UnitRetried": self._on_unit_retried,
+            "production.StageCompleted": self._on_stage_completed,
+            "production.UnitFailed": self._dead_letter,
+        }
 
     def on_event(self, envelope: Envelope) -> None:
-        production_id, payload = envelope.aggregate.id, envelope.payload
-        kind = envelope.type
-        if kind == "production.Requested":
-            self._start_ready(production_id)
-        elif kind == "production.StageStarted":
-            self._dispatch(production_id, payload["stage"], payload["units"], attempt=1)
-        elif kind == "production.UnitRetried":
-            self._dispatch(production_id, payload["stage"], [payload["unit"]], payload["attempt"])
-            self._tick(
-                production_id, payload["stage"], payload["unit"], "retried", payload["error"]
-            )
-        elif kind == "production.StageCompleted":
-            if payload["stage"] == FINAL_STAGE:
-                self._complete(production_id)
-            else:
-                self._start_ready(production_id)
-        elif kind == "production.UnitFailed":
-            self._dead_letter(production_id, payload)
-        if kind in FINISHED_EVENTS or kind == "production.StageCompleted":
-            self._tick(production_id, payload.get("stage", ""), "", kind.split(".")[1].lower())
+        """React to one production event; what it causes carries its correlation and names it
+        as the cause."""
+        production_id, payload, kind = envelope.aggregate.id, envelope.payload, envelope.type
+        with message_context(SAGA, envelope.correlation_id or None, str(envelope.event_id)):
+            reaction = self.reactions.get(kind)
+            if reaction is not None:
+                reaction(production_id, payload)
+            if kind in FINISHED_EVENTS or kind == "production.StageCompleted":
+                self._tick(production_id, payload.get("stage", ""), "", kind.split(".")[1].lower())
 
     def on_result(self, result: UnitResult) -> None:
-        outcome = self.pipeline.record_result(
-            result.production_id,
-            result.stage,
-            result.unit,
-            result.attempt,
-            result.ok,
-            result.key,
-            result.error,
-            time.time(),
-        )
+        """Record a worker's result, caused by the event that dispatched the unit."""
+        actor = f"worker:{result.worker}" if result.worker else "worker"
+        with message_context(actor, result.correlation_id or None, result.causation_id or None):
+            outcome = self.pipeline.record_result(
+                result.production_id,
+                result.stage,
+                result.unit,
+                result.attempt,
+                result.ok,
+                result.key,
+                result.error,
+                self.clock(),
+            )
         log.info("%s %s/%s: %s", result.production_id, result.stage, result.unit, outcome.what)
 
     def reconcile(self, production_id: UUID) -> None:
         """Repair what a lost message would have done: start ready stages, finish a composed
-        film, and fail (so retry) overdue units. Safe to run any time: every step is idempotent."""
-        production = self.pipeline.production(production_id)
-        if production.finished:
-            return
-        final = production.stages.get(FINAL_STAGE)
-        if final is not None and final.complete:
+        film, and fail (so retry) overdue units. Safe to run any time: every step is idempotent.
+        What it records continues the production's correlation from its latest event."""
+        correlation_id, latest = self.pipeline.trace(production_id)
+        with message_context(SAGA, correlation_id or None, latest):
+            production = self.pipeline.production(production_id)
+            if production.finished:
+                return
+            final = production.stages.get(FINAL_STAGE)
+            if final is not None and final.complete:
+                self._complete(production_id)
+                return
+            self._start_ready(production_id)
+            for stage, unit, what in self.pipeline.time_out_overdue(production_id, self.clock()):
+                log.warning("%s %s/%s overdue: %s", production_id, stage, unit, what)
+
+    # Reactions
+
+    def _on_stage_started(self, production_id: UUID, payload: dict[str, Any]) -> None:
+        self._dispatch(production_id, payload["stage"], payload["units"], attempt=1)
+
+    def _on_unit_retried(self, production_id: UUID, payload: dict[str, Any]) -> None:
+        self._dispatch(production_id, payload["stage"], [payload["unit"]], payload["attempt"])
+        self._tick(production_id, payload["stage"], payload["unit"], "retried", payload["error"])
+
+    def _on_stage_completed(self, production_id: UUID, payload: dict[str, Any]) -> None:
+        if payload["stage"] == FINAL_STAGE:
             self._complete(production_id)
-            return
-        self._start_ready(production_id)
-        for stage, unit, what in self.pipeline.time_out_overdue(production_id, time.time()):
-            log.warning("%s %s/%s overdue: %s", production_id, stage, unit, what)
+        else:
+            self._start_ready(production_id)
 
     # Stages
 
@@ -105,7 +130,7 @@ class ProductionSaga:
                 production_id,
                 stage,
                 [u.unit for u in units],
-                time.time(),
+                self.clock(),
                 planning.deadline_seconds(stage, production.options.get("quality") or "draft"),
                 DEFAULT_MAX_ATTEMPTS,
             )
@@ -117,8 +142,7 @@ class ProductionSaga:
         planned = {u.unit: u for u in self._plan(production, stage)}
         for unit in units:
             work = self._work_unit(production_id, stage, planned[unit], attempt)
-            send(
-                self.producer,
+            self.bus.publish(
                 self.settings.topics.work(stage, work.quality),
                 f"{production_id}:{unit}",
                 work.to_bytes(),
@@ -134,6 +158,8 @@ class ProductionSaga:
             attempt=attempt,
             quality=planned.quality,
             key=planned.key(stage),
+            correlation_id=current_meta().correlation_id,
+            causation_id=current_meta().causation_id,
             inputs=planned.inputs,
         )
 
@@ -192,8 +218,7 @@ class ProductionSaga:
             production_id, payload["stage"], planned[payload["unit"]], payload["attempt"]
         )
         letter = DeadLetter(unit=unit, error=payload["error"], attempts=payload["attempt"])
-        send(
-            self.producer,
+        self.bus.publish(
             self.settings.topics.dead_letters(payload["stage"]),
             f"{production_id}:{unit.unit}",
             letter.to_bytes(),
@@ -211,8 +236,7 @@ class ProductionSaga:
             status=status,
             at=datetime.now(UTC),
             detail=detail[:200],
+            correlation_id=current_meta().correlation_id,
+            causation_id=current_meta().causation_id,
         )
-        self.producer.produce(
-            self.settings.topics.progress, key=str(production_id), value=tick.to_bytes()
-        )
-        self.producer.poll(0)
+        self.bus.publish_soon(self.settings.topics.progress, str(production_id), tick.to_bytes())

@@ -19,11 +19,13 @@ import gc
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from PIL import Image
 
+from domain.storyboard import Character, Shot
 from gpu_consumers.final.loading import release_memory
+from schemas.work import SceneSetting, ShotInputs
 
 if TYPE_CHECKING:
     from diffusers import StableDiffusionXLPipeline
@@ -71,41 +73,39 @@ def _multiple_of_8(pixels: int) -> int:
     return max(8, round(pixels / 8) * 8)
 
 
-def _seed(scene: dict[str, Any], shot: dict[str, Any], characters: list[dict[str, Any]]) -> int:
+def _seed(scene: SceneSetting, shot: Shot, characters: list[Character]) -> int:
     """The speaker's (else the first character's) seed; else a stable seed from the scene id."""
-    seeds = {c["name"]: int(c["seed"]) for c in characters}
-    for name in [shot.get("speaker"), *shot.get("characters", []), *seeds]:
+    seeds = {c.name: c.seed for c in characters}
+    for name in [shot.speaker, *shot.characters, *seeds]:
         if name in seeds:
             return seeds[name]
-    return zlib.crc32(str(scene["id"]).encode())
+    return zlib.crc32(scene.id.encode())
 
 
-def frame_request(inputs: dict[str, Any], steps: int, guidance: float) -> FrameRequest:
-    """The request for one image_generation unit (see processors.planning.plan)."""
-    scene, shot = inputs["scene"], inputs["shot"]
-    characters = inputs.get("characters", [])
-    where = {True: "interior", False: "exterior"}.get(scene.get("interior"))
-    setting = ", ".join(p for p in (where, scene.get("place")) if p)
-    speaker = shot.get("speaker")
-    people = [f"{speaker} speaking"] if speaker else []
-    people += [n for n in shot.get("characters", []) if n != speaker]
-    description = " ".join(str(shot.get("description") or "").split()[:DESCRIPTION_WORDS])
+def frame_request(inputs: ShotInputs, steps: int, guidance: float) -> FrameRequest:
+    """The request for one image_generation unit (see processors.planning.plan_images)."""
+    scene, shot = inputs.scene, inputs.shot
+    where = None if scene.interior is None else ("interior" if scene.interior else "exterior")
+    setting = ", ".join(p for p in (where, scene.place) if p)
+    people = [f"{shot.speaker} speaking"] if shot.speaker else []
+    people += [n for n in shot.characters if n != shot.speaker]
+    description = " ".join(shot.description.split()[:DESCRIPTION_WORDS])
     parts = [  # most telling first: CLIP reads 77 tokens and drops the rest
         "cinematic film still",
         setting,
-        TIMES.get(scene.get("time_of_day", "")),
+        TIMES.get(scene.time_of_day),
         description,
         f"featuring {', '.join(people)}" if people else "no people",
-        MOODS.get(scene.get("mood", "")),
+        MOODS.get(scene.mood),
         FINISH,
     ]
     return FrameRequest(
         prompt=", ".join(p.strip().rstrip(".") for p in parts if p),
         negative_prompt=NEGATIVE,
-        seed=_seed(scene, shot, characters),
-        width=_multiple_of_8(int(inputs["width"])),
-        height=_multiple_of_8(int(inputs["height"])),
-        style=inputs.get("style"),
+        seed=_seed(scene, shot, inputs.characters),
+        width=_multiple_of_8(inputs.width),
+        height=_multiple_of_8(inputs.height),
+        style=inputs.style,
         steps=steps,
         guidance=guidance,
     )

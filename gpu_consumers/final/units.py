@@ -21,14 +21,13 @@ from PIL import Image
 from adapters.media import LocalMediaStore
 from adapters.settings import get_settings
 from domain import screenplay
-from domain.storyboard import Line
 from domain.voices import VARIANTS, parse_voice, voice_for
 from gpu_consumers import units as offline
 from gpu_consumers.draft import subtitles, voices
 from gpu_consumers.draft.timeline import place
 from gpu_consumers.final.loading import device, fingerprint, model_directory, release_memory
 from gpu_consumers.worker import BatchCompute, one_by_one
-from schemas.work import WorkUnit
+from schemas.work import LineInputs, ScriptInputs, ShotInputs, SubtitlesInputs, WorkUnit
 
 MODEL_META = "model.json"
 
@@ -60,9 +59,9 @@ def _record(out: Path, meta: dict[str, str], **extra: Any) -> None:
 
 def script_analysis(unit: WorkUnit, media: LocalMediaStore, out: Path) -> None:
     """The parser's storyboard, enriched by the script-analysis model."""
-    i = unit.inputs
+    i = offline.inputs_of(unit, ScriptInputs)
     analyser, meta = _loaded("script-analysis")
-    board = screenplay.analyse(i["format"], i["text"], i["language"], i["voices"] or None)
+    board = screenplay.analyse(i.format, i.text, i.language, i.voices or None)
     (out / offline.STORYBOARD).write_text(analyser.enrich(board).model_dump_json(indent=1))
     _record(out, meta)
     release_memory()
@@ -82,20 +81,18 @@ def image_generation(units: list[WorkUnit], media: LocalMediaStore, outs: list[P
 
     settings = get_settings()
     generator, meta = _loaded("sdxl")
+    shots = [offline.inputs_of(u, ShotInputs) for u in units]
     requests = [
         frame_request(
-            {
-                **u.inputs,
-                **_render_size(u.inputs["width"], u.inputs["height"], settings.image_long_side),
-            },
+            i.model_copy(update=_render_size(i.width, i.height, settings.image_long_side)),
             settings.image_steps,
             settings.image_guidance,
         )
-        for u in units
+        for i in shots
     ]
     images = generator.generate(requests)
-    for unit, request, image, out in zip(units, requests, images, outs, strict=True):
-        size = (int(unit.inputs["width"]), int(unit.inputs["height"]))
+    for shot, request, image, out in zip(shots, requests, images, outs, strict=True):
+        size = (shot.width, shot.height)
         if image.size != size:
             image = image.resize(size, Image.Resampling.LANCZOS)
         image.save(out / offline.FRAME)
@@ -105,14 +102,14 @@ def image_generation(units: list[WorkUnit], media: LocalMediaStore, outs: list[P
 def voice_synthesis(unit: WorkUnit, media: LocalMediaStore, out: Path) -> None:
     """The neural voice: a model speaker, or a clone of the creator's sample. A language the
     model does not speak falls back to the offline voice of that language."""
-    line = Line.model_validate(unit.inputs["line"])
-    voice = parse_voice(unit.inputs["voice"])
+    inputs = offline.inputs_of(unit, LineInputs)
+    line = inputs.line
+    voice = parse_voice(inputs.voice)
     model, meta = _loaded("tts")
     if model.languages and line.language not in model.languages:
         fallback = voice_for(line.language, voice.variant).id
-        offline.voice_synthesis(
-            unit.model_copy(update={"inputs": {**unit.inputs, "voice": fallback}}), media, out
-        )
+        spoken_by = inputs.model_copy(update={"voice": fallback})
+        offline.voice_synthesis(unit.model_copy(update={"inputs": spoken_by}), media, out)
         return
     speaker = None
     if voice.engine == "coqui" and voice.voice != "auto":
@@ -122,8 +119,10 @@ def voice_synthesis(unit: WorkUnit, media: LocalMediaStore, out: Path) -> None:
     with tempfile.TemporaryDirectory() as private:  # the clear sample never enters the store
         reference = None
         if voice.sample_id is not None:
+            if inputs.owner is None:
+                raise ValueError(f"the cloned voice {voice.id} names no owner")
             reference = Path(private) / "sample.wav"
-            owner = UUID(unit.inputs["owner"])  # LookupError once removed or its owner erased
+            owner = UUID(inputs.owner)  # LookupError once removed or its owner erased
             reference.write_bytes(_samples().load(owner, voice.sample_id))
         speech = model.speak(line.text, line.language, speaker, reference)
     audio = Path(offline.LINE_AUDIO).stem
@@ -152,9 +151,8 @@ def translated_subtitles(unit: WorkUnit, media: LocalMediaStore, out: Path) -> N
     board, speech = offline.placement_inputs(unit, media)
     cues = subtitles.build_cues(place(board, speech).lines)
     llm = LanguageModel.from_settings(get_settings())
-    texts = llm.translate(
-        [" ".join(c.lines) for c in cues], board.language, unit.inputs["language"]
-    )
+    language = offline.inputs_of(unit, SubtitlesInputs).language
+    texts = llm.translate([" ".join(c.lines) for c in cues], board.language, language)
     subtitles.write_cues(subtitles.retext(cues, texts), out / offline.SRT, out / offline.VTT)
     (out / MODEL_META).write_text(json.dumps({"family": "llm", "model": llm.model}))
 

@@ -105,7 +105,7 @@ def start_studio(settings: Settings, logs: Path, *extra: str) -> tuple[str, list
     api = Process(
         "api",
         [
-            sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app",
+            sys.executable, "-m", "uvicorn", "--factory", "filmstudio.bootstrap:api_app",
             "--host", "127.0.0.1", "--port", str(settings.api_port), "--workers", "1",
         ],
         settings,

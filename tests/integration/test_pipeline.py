@@ -20,6 +20,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartiti
 
 from adapters.kafka import producer
 from adapters.settings import PROJECT_ROOT, Settings
+from domain.stages import STAGES
 from tests.integration.conftest import cli_process, free_port, start_studio
 
 LAMP = (PROJECT_ROOT / "examples" / "the-lamp.fountain").read_text()
@@ -239,6 +240,53 @@ def speech_onsets(wav: Path) -> float:
     ends = re.findall(r"silence_end: ([\d.]+)", out)
     starts = re.findall(r"silence_start: ([\d.]+)", out)
     return float(ends[0]) if starts and float(starts[0]) < 0.01 and ends else 0.0
+
+
+def test_one_correlation_follows_a_production_through_the_saga_and_workers(full):
+    """Every event and work message a production causes carries the request's correlation id,
+    and each causation id names an event that really was recorded."""
+    settings, client = full["settings"], full["client"]
+    headers = creator(full)
+    auth = {"Authorization": headers["Authorization"]}
+    project = client.post("/v1/projects", json={"title": "Traced"}, headers=auth).json()
+    script = {"format": "fountain", "text": SHORT}
+    client.put(f"/v1/projects/{project['project_id']}/script", json=script, headers=auth)
+    correlation = f"trace-{uuid.uuid4()}"
+    response = client.post(
+        f"/v1/projects/{project['project_id']}/productions",
+        json={},
+        headers={**auth, "X-Correlation-ID": correlation},
+    )
+    assert response.status_code == 202, response.text
+    assert response.headers["X-Correlation-ID"] == correlation
+    production_id = response.json()["production_id"]
+    assert wait_for(full, production_id, ("completed", "failed"))["status"] == "completed"
+
+    def envelopes(aggregate: str) -> list[dict]:
+        return [json.loads(v) for v in read_topic(settings, settings.topics.events(aggregate))]
+
+    production = [e for e in envelopes("production") if e["aggregate"]["id"] == production_id]
+    credit = [e for e in envelopes("credits") if e["payload"].get("production_id") == production_id]
+    caused = production + credit
+    assert {e["type"] for e in credit} == {"credits.Reserved", "credits.Captured"}
+    assert {e["correlation_id"] for e in caused} == {correlation}, "one correlation throughout"
+    recorded = {e["event_id"] for e in caused}
+    requested = next(e for e in production if e["type"] == "production.Requested")
+    followers = [e for e in caused if e["causation_id"] != requested["causation_id"]]
+    assert len(followers) == len(caused) - 2, "only the request's own two events share its cause"
+    for event in followers:
+        assert event["causation_id"] in recorded, f"{event['type']} names no recorded cause"
+    assert {e["actor"] for e in production if e["type"] == "production.StageStarted"} == {"saga"}
+
+    units = [
+        json.loads(v)
+        for stage in STAGES
+        for v in read_topic(settings, settings.topics.work(stage))
+        if json.loads(v)["production_id"] == production_id
+    ]
+    messages = units + results_of(settings, production_id)
+    assert units and {m["correlation_id"] for m in messages} == {correlation}
+    assert {m["causation_id"] for m in messages} <= recorded, "work names the event it came from"
 
 
 def test_subtitles_follow_the_speech(full):

@@ -16,6 +16,7 @@ pytest.importorskip("peft")
 
 from gpu_consumers.final.images import FrameRequest, ImageGenerator, frame_request  # noqa: E402
 from gpu_consumers.final.licences import read_card  # noqa: E402
+from schemas.work import ShotInputs  # noqa: E402
 from tests.tinymodels.sdxl import build_tiny_sdxl  # noqa: E402
 
 STYLES = ["noir", "watercolour"]
@@ -127,12 +128,12 @@ def test_adapters_do_not_accumulate(generator: ImageGenerator) -> None:
 # The prompt builder
 
 
-def unit_inputs(shot_id: str, speaker: str | None, characters: list[str]) -> dict:
+def unit_inputs(shot_id: str, speaker: str | None, characters: list[str]) -> ShotInputs:
     cast = {
         "Asha": {"name": "Asha", "voice": "f1", "seed": 1111, "language": "en"},
         "Ravi": {"name": "Ravi", "voice": "m1", "seed": 2222, "language": "en"},
     }
-    return {
+    inputs = {
         "scene": {
             "id": "s01-temple",
             "index": 1,
@@ -159,6 +160,7 @@ def unit_inputs(shot_id: str, speaker: str | None, characters: list[str]) -> dic
         "width": 1280,
         "height": 718,
     }
+    return ShotInputs.model_validate(inputs)
 
 
 def test_prompt_has_place_time_mood_description_and_cast() -> None:
@@ -168,7 +170,8 @@ def test_prompt_has_place_time_mood_description_and_cast() -> None:
     assert "featuring Asha speaking, Ravi" in r.prompt
     assert r.negative_prompt and "watermark" in r.negative_prompt
     assert (r.width, r.height, r.steps, r.guidance, r.style) == (1280, 720, 30, 5.0, None)
-    styled = frame_request({**unit_inputs("shot01", None, []), "style": "noir"}, 2, 1.0)
+    noir = unit_inputs("shot01", None, []).model_copy(update={"style": "noir"})
+    styled = frame_request(noir, 2, 1.0)
     assert styled.style == "noir"
 
 

@@ -58,9 +58,9 @@ def test_final_sends_model_stages_to_the_model_backend():
     plans = plan_all(production("final", style="noir"))
     assert {u.quality for u in plans["script_analysis"]} == {"final"}
     assert {u.quality for u in plans["image_generation"]} == {"final"}
-    assert all(u.inputs["style"] == "noir" for u in plans["image_generation"])
+    assert all(u.inputs.style == "noir" for u in plans["image_generation"])
     assert {u.quality for u in plans["music"]} == {"draft"}
-    voices = {u.quality for u in plans["voice_synthesis"] if u.inputs["line"]["kind"] != "lyric"}
+    voices = {u.quality for u in plans["voice_synthesis"] if u.inputs.line.kind != "lyric"}
     assert voices == {"final"}
     subtitles = {u.unit: u.quality for u in plans["subtitles"]}
     assert subtitles == {"en": "draft", "hi": "final"}, "only translation needs the model"
@@ -79,9 +79,11 @@ def test_cloned_voices_carry_their_owner_for_the_worker():
     sample = f"clone:{uuid4()}/0"
     p = production("final", voices={"MEERA": sample}, owner_id=owner)
     voiced = plan_all(p)["voice_synthesis"]
-    cloned = [u for u in voiced if u.inputs["voice"] == sample]
-    assert cloned and all(u.inputs["owner"] == owner for u in cloned)
-    assert all("owner" not in u.inputs for u in voiced if u.inputs["voice"] != sample)
+    cloned = [u for u in voiced if u.inputs.voice == sample]
+    assert cloned and all(u.inputs.owner == owner for u in cloned)
+    others = [u.inputs for u in voiced if u.inputs.voice != sample]
+    assert others and all(i.owner is None for i in others)
+    assert all("owner" not in i.model_dump(mode="json") for i in others), "keys stay as they were"
 
 
 def test_model_stages_get_more_time_in_final_quality():

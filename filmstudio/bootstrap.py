@@ -1,0 +1,220 @@
+"""The composition root: every process's adapters are built here, from settings, and nowhere else.
+
+`api_app` (uvicorn's factory: `uvicorn --factory filmstudio.bootstrap:api_app`), `saga_app`,
+`stage_workers`, `projection_runner` and `run_relay` wire the studio's processes on PostgreSQL and
+Kafka; the CLIs in `filmstudio/` only call them. `in_memory` wires the write side and the saga
+with no service at all (an in-memory event store, key store and bus), for unit tests.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from uuid import UUID
+
+import faust
+from fastapi import FastAPI
+from psycopg_pool import ConnectionPool
+
+from adapters import relay
+from adapters.bus import InMemoryBus, KafkaBus
+from adapters.eventstore import EventStore
+from adapters.kafka import producer
+from adapters.keystore import SCHEMA as KEYSTORE_SCHEMA
+from adapters.keystore import KeyStore
+from adapters.media import LocalMediaStore
+from adapters.metadata import message_context
+from adapters.postgres import connection_pool
+from adapters.settings import Settings, get_settings
+from api.app import create_app as create_api
+from api.auth import Tokens
+from api.deps import Services
+from api.idempotency import SCHEMA as IDEMPOTENCY_SCHEMA
+from api.idempotency import IdempotencyStore
+from api.queries import ReadModels
+from commands.handlers import Studio
+from commands.pipeline import Pipeline
+from domain.stages import FINAL_QUALITY_STAGES, STAGES, Quality
+from gpu_consumers.worker import BatchCompute, StageWorker, one_by_one
+from processors.app import create_app as create_saga_app
+from processors.saga import ACTIVE_SQL, ProductionSaga
+from projections.base import Projection
+from projections.readmodels import ReadModelProjection
+from projections.runner import ProjectionRunner
+from projections.schema import SCHEMA as READ_MODEL_SCHEMA
+from projections.state import ensure_schema
+from schemas.envelope import Envelope
+
+log = logging.getLogger(__name__)
+
+# The API
+
+
+def api_services(settings: Settings) -> Services:
+    """What the API's routes use: the command side on PostgreSQL, read models, tokens."""
+    pool = connection_pool(settings, max_size=16, name="api")
+    with pool.connection() as conn:
+        ensure_schema(conn, KEYSTORE_SCHEMA, IDEMPOTENCY_SCHEMA, READ_MODEL_SCHEMA)
+    keys = KeyStore(pool, settings.secret("master_key"))
+    studio = Studio(settings, EventStore(settings), keys)
+    with message_context(actor="system:startup"):
+        studio.ensure_admin(settings.admin_email, settings.secret("admin_password"))
+    return Services(
+        settings=settings,
+        studio=studio,
+        pool=pool,
+        reads=ReadModels(pool),
+        idempotency=IdempotencyStore(pool),
+        tokens=Tokens(settings.secret("jwt_secret"), settings.token_ttl_seconds),
+    )
+
+
+def api_app() -> FastAPI:
+    """uvicorn's factory: the API of the environment's settings."""
+    return create_api(get_settings(), api_services)
+
+
+# The saga
+
+
+def active_productions(pool: ConnectionPool) -> list[UUID]:
+    """Productions the read model lists as requested or running: the ones to reconcile."""
+    with pool.connection() as conn:
+        return [UUID(str(row[0])) for row in conn.execute(ACTIVE_SQL).fetchall()]
+
+
+def saga_app(settings: Settings) -> faust.App:
+    """The saga's faust app: commands on PostgreSQL, work and progress to Kafka."""
+    saga = ProductionSaga(
+        settings,
+        Pipeline(settings, EventStore(settings)),
+        LocalMediaStore(settings.media_root),
+        KafkaBus(producer(settings)),
+    )
+    pool = connection_pool(settings, max_size=2, name="saga")
+    return create_saga_app(settings, saga, partial(active_productions, pool))
+
+
+# Stage workers
+
+
+def stage_computes(quality: Quality) -> dict[str, BatchCompute]:
+    """Each stage's backend of a quality; imported only when a worker of it starts."""
+    if quality == "final":
+        from gpu_consumers.final.units import MODEL_COMPUTE  # imports torch and the models
+
+        return MODEL_COMPUTE
+    from gpu_consumers.units import COMPUTE  # imports the media backends
+
+    return {stage: one_by_one(compute) for stage, compute in COMPUTE.items()}
+
+
+def stage_workers(
+    settings: Settings, quality: Quality, stages: Sequence[str] = ()
+) -> list[StageWorker]:
+    """A worker per stage (default: every stage of the quality) on one media store; ValueError
+    names a stage the quality has no backend for."""
+    computes = stage_computes(quality)
+    unknown = [s for s in stages if s not in computes]
+    if unknown:
+        raise ValueError(f"the {quality} quality has no backend for {', '.join(unknown)}")
+    media = LocalMediaStore(settings.media_root)
+    swept = media.sweep_staging()  # what workers killed mid-unit left half-written
+    if swept:
+        log.info("removed %d stale staging folders", swept)
+    return [
+        StageWorker(
+            settings,
+            stage,
+            computes[stage],
+            media,
+            quality=quality,
+            batch_size=settings.image_batch if stage == "image_generation" else 1,
+        )
+        for stage in stages or (FINAL_QUALITY_STAGES if quality == "final" else STAGES)
+    ]
+
+
+# Projections and the relay
+
+
+def _readmodels(settings: Settings, pool: ConnectionPool) -> Projection:
+    return ReadModelProjection(KeyStore(pool, settings.secret("master_key")))
+
+
+PROJECTIONS: dict[str, Callable[[Settings, ConnectionPool], Projection]] = {
+    "readmodels": _readmodels,
+}
+
+
+@contextmanager
+def projection_runner(
+    settings: Settings, name: str, purpose: str = "projection"
+) -> Iterator[ProjectionRunner]:
+    """The runner of projection `name` on its own pool, closed after the block."""
+    with connection_pool(settings, max_size=4, name=f"{purpose}-{name}") as pool:
+        yield ProjectionRunner(settings, pool, PROJECTIONS[name](settings, pool))
+
+
+def run_relay(settings: Settings, stop: threading.Event) -> None:
+    """The relay on the PostgreSQL event store, publishing to Kafka until `stop`."""
+    store = EventStore(settings)
+    try:
+        relay.run_relay(settings, store, stop)
+    finally:
+        store.close()
+
+
+# In memory, for unit tests
+
+
+@dataclass
+class InMemoryStudio:
+    """The command side and the saga wired to in-memory adapters; `bus` keeps what the saga
+    published, `media` is a real folder."""
+
+    settings: Settings
+    store: EventStore
+    keys: KeyStore
+    studio: Studio
+    pipeline: Pipeline
+    bus: InMemoryBus
+    saga: ProductionSaga
+    media: LocalMediaStore
+
+    def envelopes(self, after: int = 0) -> list[Envelope]:
+        """What the relay would publish: every event recorded after notification `after`."""
+        notifications = self.store.recorder.select_notifications(
+            start=after, limit=1_000_000, inclusive_of_start=False
+        )
+        return [relay.to_envelope(self.store.mapper, n) for n in notifications]
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def in_memory(settings: Settings, media_dir: Path) -> InMemoryStudio:
+    """No Kafka, no PostgreSQL: events and keys live in this process; artifacts under
+    `media_dir` and voice samples under `settings.state_dir` are files."""
+    master = settings.master_key.get_secret_value() if settings.master_key else None
+    store = EventStore.in_memory()
+    keys = KeyStore.in_memory(master or secrets.token_urlsafe(32))
+    media = LocalMediaStore(media_dir)
+    pipeline = Pipeline(settings, store)
+    bus = InMemoryBus()
+    return InMemoryStudio(
+        settings=settings,
+        store=store,
+        keys=keys,
+        studio=Studio(settings, store, keys),
+        pipeline=pipeline,
+        bus=bus,
+        saga=ProductionSaga(settings, pipeline, media, bus),
+        media=media,
+    )
