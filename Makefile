@@ -44,6 +44,13 @@ test: stack lint
 	$(call pytest_phase,tests/unit)
 	$(call pytest_phase,tests --ignore=tests/unit)
 
+# The fault suite (minutes; not part of `test`): a private studio (own Kafka, PostgreSQL, ports
+# and state dir) renders 5 productions while 100 kill -9 faults, a broker and a PostgreSQL
+# restart land; exits non-zero unless every invariant held. A short version is tests/integration/test_chaos.py.
+.PHONY: chaos
+chaos: stack
+	$(PY) -m bench.chaos --faults 100 --productions 5
+
 demo: bootstrap
 	$(FILMSTUDIO) up
 	$(FILMSTUDIO) demo

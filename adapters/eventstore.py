@@ -1,5 +1,11 @@
 """The event store: an eventsourcing Application with optimistic concurrency, on PostgreSQL in
-the studio and on the library's in-memory (POPO) recorder in unit tests."""
+the studio and on the library's in-memory (POPO) recorder in unit tests.
+
+Its mapper keeps the domain pure of cryptography: it seals the creative text fields the
+catalogue declares (`schemas.catalogue.SEALED_FIELDS`) under the aggregate owner's key when an
+event is stored, opens them when one is loaded (`ERASED` once the key is destroyed), and refuses
+an event whose published envelope would not fit the event topic's message limit.
+"""
 
 from __future__ import annotations
 
@@ -14,23 +20,47 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, Mapper, StoredEvent
 from eventsourcing.utils import get_topic
 
+from adapters.keystore import KeyStore
 from adapters.metadata import current_meta
 from adapters.postgres import SCHEMA_LOCK
 from adapters.settings import Settings
 from domain.credits import CreditAccount
-from schemas.envelope import META_KEY, event_id
+from domain.errors import NotFound
+from schemas.catalogue import BY_TOPIC, OWNER_FIELDS, SEALED_FIELDS
+from schemas.envelope import META_KEY, envelope_from_stored, event_id
 
 MAX_ATTEMPTS = 50
+# What a Kafka record adds to its value: key, headers, record and batch overhead (generous).
+RECORD_OVERHEAD = 1024
 T = TypeVar("T")
 
 
+class EventTooLarge(Exception):
+    """An event whose published envelope would exceed the event topics' message limit: refused
+    before anything is recorded (the API answers 413)."""
+
+    def __init__(self, event_type: str, size: int, limit: int) -> None:
+        super().__init__(
+            f"{event_type} would be a {size:,}-byte message; the limit is {limit:,} bytes"
+        )
+        self.size = size
+        self.limit = limit
+
+
 class MetadataMapper(Mapper[UUID]):
-    """Stores the current command's metadata (actor, correlation, causation) with each event."""
+    """Stores the current command's metadata (actor, correlation, causation) with each event,
+    seals declared text fields under the owner's key (`keys`), and enforces `max_event_bytes`."""
+
+    keys: KeyStore | None = None
+    max_event_bytes: int = 1_000_000
 
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
         stored = super().to_stored_event(domain_event)
         state = self.transcoder.decode(stored.state)
         state[META_KEY] = current_meta().as_dict()
+        event_type = BY_TOPIC[stored.topic].type if stored.topic in BY_TOPIC else ""
+        self._seal(event_type, stored.originator_id, state)
+        self._check_size(event_type, stored, state)
         return StoredEvent(
             originator_id=stored.originator_id,
             originator_version=stored.originator_version,
@@ -40,8 +70,46 @@ class MetadataMapper(Mapper[UUID]):
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
         domain_event = super().to_domain_event(stored_event)
-        vars(domain_event).pop(META_KEY, None)
+        state = vars(domain_event)
+        state.pop(META_KEY, None)
+        topic = stored_event.topic
+        fields = SEALED_FIELDS.get(BY_TOPIC[topic].type, ()) if topic in BY_TOPIC else ()
+        for name in fields:
+            if isinstance(state.get(name), str) and self.keys is not None:
+                state[name] = self.keys.open_text(state[name])
         return domain_event
+
+    def _seal(self, event_type: str, subject: Any, state: dict[str, Any]) -> None:
+        """Bind the aggregate to its owner (first event) and seal its declared text fields."""
+        owner_field = OWNER_FIELDS.get(event_type)
+        fields = [f for f in SEALED_FIELDS.get(event_type, ()) if isinstance(state.get(f), str)]
+        if owner_field is None and not fields:
+            return
+        if self.keys is None:
+            raise RuntimeError(f"this event store has no key store to seal {event_type} with")
+        if owner_field is not None:
+            self.keys.bind(UUID(str(subject)), UUID(str(state[owner_field])))
+        if not fields:
+            return
+        owner = self.keys.owner_of(UUID(str(subject)))
+        if owner is None:
+            raise RuntimeError(f"{event_type} of {subject}: no owner is bound to seal it with")
+        try:
+            for name in fields:
+                state[name] = self.keys.seal_text(owner, state[name])
+        except LookupError:
+            raise NotFound("no such user") from None
+
+    def _check_size(self, event_type: str, stored: StoredEvent, state: dict[str, Any]) -> None:
+        """The envelope the relay will publish must fit a Kafka message of the event topics."""
+        if not event_type:
+            return
+        envelope = envelope_from_stored(
+            stored.topic, UUID(str(stored.originator_id)), stored.originator_version, 2**62, state
+        )
+        size = len(envelope.to_bytes()) + RECORD_OVERHEAD
+        if size > self.max_event_bytes:
+            raise EventTooLarge(event_type, size, self.max_event_bytes)
 
 
 def event_store_env(settings: Settings) -> dict[str, str]:
@@ -73,8 +141,18 @@ class EventStore(Application[UUID]):
     # stays fast for long-lived accounts.
     snapshotting_intervals: ClassVar[dict[type[Any], int]] = {CreditAccount: 50}
 
-    def __init__(self, settings: Settings | None) -> None:
-        """On the PostgreSQL of `settings`; None: in memory (see `in_memory`)."""
+    def __init__(
+        self,
+        settings: Settings | None,
+        keys: KeyStore | None = None,
+        max_event_bytes: int | None = None,
+    ) -> None:
+        """On the PostgreSQL of `settings`; None: in memory (see `in_memory`). `keys` seals and
+        opens creative text; a store without one (the relay) can read but never seal.
+        `max_event_bytes`: default, the settings' `event_max_bytes`."""
+        self.keys = keys
+        default = settings.event_max_bytes if settings else MetadataMapper.max_event_bytes
+        self.max_event_bytes = max_event_bytes or default
         if settings is None:
             super().__init__(env=in_memory_env())
             return
@@ -88,9 +166,18 @@ class EventStore(Application[UUID]):
                 conn.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK,))
 
     @classmethod
-    def in_memory(cls) -> EventStore:
+    def in_memory(
+        cls, keys: KeyStore | None = None, max_event_bytes: int | None = None
+    ) -> EventStore:
         """A store of this process only (unit tests, tools): same mapper, snapshots and rules."""
-        return cls(None)
+        return cls(None, keys, max_event_bytes)
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        mapper = super().construct_mapper()
+        if isinstance(mapper, MetadataMapper):
+            mapper.keys = self.keys
+            mapper.max_event_bytes = self.max_event_bytes
+        return mapper
 
     def load(self, aggregate_id: UUID) -> Any:
         return self.repository.get(aggregate_id)

@@ -2,6 +2,9 @@
 
 Each user's key is random, stored wrapped (AES-GCM) under the installation's master key.
 Erasing a user destroys the key, so every event that holds their data becomes unreadable.
+Creative text (titles, scripts) is sealed field by field under the key of the aggregate's owner
+(`seal_text`: self-describing "v2:<owner>:<base64>" tokens, so any consumer can open them);
+`key_subjects` binds each aggregate to its owner once (immutable, so cached).
 `KeyStore` does the cryptography; where the wrapped keys and the email index live is a
 `KeyStorage`: PostgreSQL in the studio, a dict in unit tests.
 """
@@ -14,16 +17,18 @@ import hmac
 import os
 import threading
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 from uuid import UUID
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from psycopg_pool import ConnectionPool
 
 from adapters.postgres import create_tables
+from schemas.catalogue import SEALED_FIELDS
 
 ERASED = "[erased]"
 _PREFIX = "v1:"
+_SEALED = "v2:"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS user_keys (
@@ -36,6 +41,12 @@ CREATE TABLE IF NOT EXISTS user_emails (
     email_digest text PRIMARY KEY,
     user_id uuid NOT NULL UNIQUE
 );
+CREATE TABLE IF NOT EXISTS key_subjects (
+    subject_id uuid PRIMARY KEY,
+    owner_id uuid NOT NULL
+);
+CREATE INDEX IF NOT EXISTS key_subjects_owner ON key_subjects (owner_id);
+ALTER TABLE user_keys ADD COLUMN IF NOT EXISTS erasing boolean NOT NULL DEFAULT false;
 """
 
 
@@ -67,6 +78,22 @@ class KeyStorage(Protocol):
     def release_email(self, user_id: UUID) -> None: ...
 
     def user_for_email(self, digest: str) -> UUID | None: ...
+
+    def key_destroyed(self, user_id: UUID) -> bool:
+        """True once the user's key was destroyed (erasure); False while it exists or never did."""
+
+    def bind_subject(self, subject_id: UUID, owner_id: UUID) -> None:
+        """Record whose key seals a subject's (an aggregate's) text; the first binding stays."""
+
+    def owner_of(self, subject_id: UUID) -> UUID | None: ...
+
+    def subjects_of(self, owner_id: UUID) -> list[UUID]:
+        """Every subject bound to the owner (their projects and productions)."""
+
+    def mark_erasing(self, user_id: UUID, erasing: bool) -> None:
+        """Note an erasure under way (True) or finished (False), so a restart can finish it."""
+
+    def pending_erasures(self) -> list[UUID]: ...
 
 
 class PostgresKeyStorage:
@@ -121,6 +148,44 @@ class PostgresKeyStorage:
             ).fetchone()
         return None if row is None else UUID(str(row[0]))
 
+    def key_destroyed(self, user_id: UUID) -> bool:
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                "SELECT erased_at IS NOT NULL FROM user_keys WHERE user_id = %s", (user_id,)
+            ).fetchone()
+        return bool(row and row[0])
+
+    def bind_subject(self, subject_id: UUID, owner_id: UUID) -> None:
+        with self._pool.connection() as conn:
+            conn.execute(
+                "INSERT INTO key_subjects (subject_id, owner_id) VALUES (%s, %s) "
+                "ON CONFLICT (subject_id) DO NOTHING",
+                (subject_id, owner_id),
+            )
+
+    def owner_of(self, subject_id: UUID) -> UUID | None:
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                "SELECT owner_id FROM key_subjects WHERE subject_id = %s", (subject_id,)
+            ).fetchone()
+        return None if row is None else UUID(str(row[0]))
+
+    def subjects_of(self, owner_id: UUID) -> list[UUID]:
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT subject_id FROM key_subjects WHERE owner_id = %s", (owner_id,)
+            ).fetchall()
+        return [UUID(str(row[0])) for row in rows]
+
+    def mark_erasing(self, user_id: UUID, erasing: bool) -> None:
+        with self._pool.connection() as conn:
+            conn.execute("UPDATE user_keys SET erasing = %s WHERE user_id = %s", (erasing, user_id))
+
+    def pending_erasures(self) -> list[UUID]:
+        with self._pool.connection() as conn:
+            rows = conn.execute("SELECT user_id FROM user_keys WHERE erasing").fetchall()
+        return [UUID(str(row[0])) for row in rows]
+
 
 @dataclass
 class InMemoryKeyStorage:
@@ -128,6 +193,8 @@ class InMemoryKeyStorage:
 
     keys: dict[UUID, bytes | None] = field(default_factory=dict)
     emails: dict[str, UUID] = field(default_factory=dict)
+    subjects: dict[UUID, UUID] = field(default_factory=dict)
+    erasing: set[UUID] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def ensure_schema(self) -> None:
@@ -160,6 +227,29 @@ class InMemoryKeyStorage:
     def user_for_email(self, digest: str) -> UUID | None:
         return self.emails.get(digest)
 
+    def key_destroyed(self, user_id: UUID) -> bool:
+        return user_id in self.keys and self.keys[user_id] is None
+
+    def bind_subject(self, subject_id: UUID, owner_id: UUID) -> None:
+        with self._lock:
+            self.subjects.setdefault(subject_id, owner_id)
+
+    def owner_of(self, subject_id: UUID) -> UUID | None:
+        return self.subjects.get(subject_id)
+
+    def subjects_of(self, owner_id: UUID) -> list[UUID]:
+        return [s for s, owner in self.subjects.items() if owner == owner_id]
+
+    def mark_erasing(self, user_id: UUID, erasing: bool) -> None:
+        with self._lock:
+            if erasing and user_id in self.keys:
+                self.erasing.add(user_id)
+            else:
+                self.erasing.discard(user_id)
+
+    def pending_erasures(self) -> list[UUID]:
+        return sorted(self.erasing)
+
 
 class KeyStore:
     """Creates, uses and destroys the per-user keys; also maps email digests to users.
@@ -173,6 +263,7 @@ class KeyStore:
         root = hashlib.sha256(master_secret.encode()).digest()
         self._wrap_key = hmac.digest(root, b"filmstudio:wrap", "sha256")
         self._index_key = hmac.digest(root, b"filmstudio:email-index", "sha256")
+        self._owners: dict[UUID, UUID] = {}  # subject -> owner: bindings never change
 
     @classmethod
     def in_memory(cls, master_secret: str) -> KeyStore:
@@ -229,3 +320,61 @@ class KeyStore:
     def destroy_key(self, user_id: UUID) -> None:
         """Crypto-shred: the user's personal data in every event becomes unreadable."""
         self.storage.destroy_key(user_id)
+
+    def key_destroyed(self, user_id: UUID) -> bool:
+        return self.storage.key_destroyed(user_id)
+
+    def subjects_of(self, owner_id: UUID) -> list[UUID]:
+        """The aggregates whose text the user's key seals: their projects and productions."""
+        return self.storage.subjects_of(owner_id)
+
+    def mark_erasing(self, user_id: UUID, erasing: bool) -> None:
+        self.storage.mark_erasing(user_id, erasing)
+
+    def pending_erasures(self) -> list[UUID]:
+        """Users whose erasure started and has not finished (a crash in between)."""
+        return self.storage.pending_erasures()
+
+    # Sealed fields: creative text under the key of the aggregate's owner
+
+    def bind(self, subject_id: UUID, owner_id: UUID) -> None:
+        """The owner whose key seals the text of `subject_id` (an aggregate); set once."""
+        if self._owners.get(subject_id) != owner_id:
+            self.storage.bind_subject(subject_id, owner_id)
+            self._owners[subject_id] = owner_id
+
+    def owner_of(self, subject_id: UUID) -> UUID | None:
+        owner = self._owners.get(subject_id)
+        if owner is None:
+            owner = self.storage.owner_of(subject_id)
+            if owner is not None:
+                self._owners[subject_id] = owner
+        return owner
+
+    def seal_text(self, owner_id: UUID, text: str) -> str:
+        """A self-describing token "v2:<owner>:<base64>"; LookupError when the owner has no key
+        (never had one, or erased)."""
+        sealed = base64.b64encode(self.seal(owner_id, text.encode())).decode()
+        return f"{_SEALED}{owner_id}:{sealed}"
+
+    def open_text(self, value: str) -> str:
+        """The clear text of a `seal_text` token, ERASED once its owner's key is destroyed;
+        any other value (text recorded before sealing existed) is returned as it is."""
+        if not is_sealed(value):
+            return value
+        owner, _, sealed = value.removeprefix(_SEALED).partition(":")
+        owner_id = UUID(owner)
+        key = self._key(owner_id)
+        if key is None:
+            return ERASED
+        return _open(key, base64.b64decode(sealed), owner_id.bytes).decode()
+
+    def open_fields(self, event_type: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """The payload of an `event_type` event with its sealed fields opened (a copy)."""
+        fields = SEALED_FIELDS.get(event_type, ())
+        return {k: self.open_text(v) if k in fields else v for k, v in payload.items()}
+
+
+def is_sealed(value: object) -> bool:
+    """Whether `value` is a `KeyStore.seal_text` token."""
+    return isinstance(value, str) and value.startswith(_SEALED)

@@ -18,13 +18,14 @@ from uuid import UUID
 
 import psycopg
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
-from eventsourcing.persistence import Mapper, Notification, PersistenceError
+from eventsourcing.persistence import Mapper, Notification
 from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg import sql
 
-from adapters import kafka
+from adapters import heartbeat, kafka
 from adapters.eventstore import EventStore
 from adapters.relay_position import RELAY_KEY, RelayPosition, partition_key, read_last_position
+from adapters.retry import Backoff, is_transient
 from adapters.settings import Settings
 from schemas.envelope import Envelope, envelope_from_stored
 
@@ -74,6 +75,7 @@ class Relay:
         """Take the relay lock, waiting as a standby while another relay holds it."""
         standby_logged = False
         while not stop.is_set():
+            heartbeat.beat()  # a standby is healthy too
             row = conn.execute("SELECT pg_try_advisory_lock(%s)", (lock_key(self.name),)).fetchone()
             if row and row[0]:
                 return True
@@ -90,6 +92,7 @@ class Relay:
             self.position = read_last_position(self.settings)
             log.info("relay %s resumes after position %d", self.name, self.position.position)
             while not stop.is_set():
+                heartbeat.beat()
                 notifications = self.store.recorder.select_notifications(
                     start=self.position.position, limit=self.batch_size, inclusive_of_start=False
                 )
@@ -169,13 +172,32 @@ def to_envelope(mapper: Mapper[Any], notification: Notification) -> Envelope:
 
 
 def run_relay(
-    settings: Settings, store: EventStore, stop: threading.Event, retry_wait: float = 1.0
+    settings: Settings,
+    store: EventStore,
+    stop: threading.Event,
+    backoff: Backoff | None = None,
 ) -> None:
-    """Run a relay until ``stop``; a failed transaction restarts it from the committed position."""
+    """Run a relay until ``stop``. Any failure (PostgreSQL restarting, the broker away, a
+    transaction that did not commit) starts a new relay from the committed position after a
+    capped backoff; the waits start over once a relay has published again for a while. Nothing
+    is skipped: events go out in order or not at all."""
+    backoff = backoff or Backoff(initial=0.5, cap=30.0)
     while not stop.is_set():
         relay = Relay(settings, store)
         try:
             relay.run(stop)
-        except (KafkaException, psycopg.Error, PersistenceError):
-            log.exception("relay %s failed; restarting from its committed position", relay.name)
-            stop.wait(retry_wait)
+        except Exception as error:
+            if relay.published:  # it made progress: start the waits over
+                backoff.reset()
+            wait = backoff.next()
+            level = logging.WARNING if is_transient(error) else logging.ERROR
+            log.log(
+                level,
+                "relay %s failed (%s: %s); restarting from its committed position in %.1f s",
+                relay.name,
+                type(error).__name__,
+                error,
+                wait,
+                exc_info=level == logging.ERROR,
+            )
+            stop.wait(wait)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import secrets
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 
@@ -37,6 +40,8 @@ class Settings(BaseSettings):
     topic_prefix: str = "studio"
     topic_partitions: int = 3
     topic_replication: int = 1
+    # The largest event envelope the relay may publish (the event topics' message limit).
+    event_max_bytes: int = Field(default=1_000_000, ge=10_000)
 
     pg_host: str = "127.0.0.1"
     pg_port: int = 55432
@@ -46,6 +51,10 @@ class Settings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    # `filmstudio up`/`down` start and stop the local stack; false for a managed one, or for a
+    # second studio (own state dir, prefix, database, ports) beside the first on its stack.
+    local_stack: bool = True
+    supervisor_metrics_port: int = 9464  # the supervisor's Prometheus /metrics; 0: any free port
 
     jwt_secret: SecretStr | None = None
     master_key: SecretStr | None = None
@@ -69,6 +78,17 @@ class Settings(BaseSettings):
     llm_model: str = "gpt-4o-mini"
     llm_timeout_seconds: float = Field(default=60.0, gt=0)
     read_wait_seconds: float = Field(default=5.0, ge=0)
+
+    # The door: body sizes, idempotency keys, rate limits (per client IP and per account), costs.
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)  # routes may have their own
+    idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=1)
+    idempotency_lease_seconds: float = Field(default=60.0, gt=0)  # then a retry takes the key over
+    rate_window_seconds: int = Field(default=60, ge=1)
+    register_per_ip: int = Field(default=60, ge=1)  # per window
+    register_per_email: int = Field(default=10, ge=1)
+    token_per_ip: int = Field(default=120, ge=1)
+    token_failures_per_email: int = Field(default=10, ge=1)
+    script_help_credits: int = Field(default=1, ge=0)  # per suggestion
 
     @property
     def topics(self) -> Topics:
@@ -102,9 +122,25 @@ class Settings(BaseSettings):
         path = self.state_dir / "secrets" / name
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            path.write_text(secrets.token_urlsafe(32))
-            path.chmod(0o600)
+            create_once(path, secrets.token_urlsafe(32))
         return path.read_text().strip()
+
+
+def create_once(path: Path, value: str) -> None:
+    """Write `value` to `path` unless a file is there already, atomically: it is written whole
+    into a private temporary file (exclusive create, mode 0600) that is then hard-linked to
+    `path`, which fails when it exists; so of processes racing, the first link wins and the
+    others read the winner's value."""
+    fd, staging = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(value)
+            out.flush()
+            os.fsync(out.fileno())
+        with contextlib.suppress(FileExistsError):
+            os.link(staging, path)
+    finally:
+        os.unlink(staging)
 
 
 @lru_cache

@@ -55,6 +55,12 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         for s in STAGES
     ),
     TopicSpec("work.results", "production id", "unit outcomes from the workers", 7 * DAY_MS),
+    TopicSpec(
+        "dead_letters",
+        "consumer group",
+        "messages a consumer could not handle, with the reason",
+        28 * DAY_MS,
+    ),
     TopicSpec("progress", "production id", "ephemeral progress ticks for live UIs", 6 * HOUR_MS),
     TopicSpec(
         "relay.position",
@@ -86,7 +92,11 @@ class Topics:
     def work(self, stage: str, quality: Quality = "draft") -> str:
         return f"{self.prefix}.{work_name(stage, quality)}"
 
-    def dead_letters(self, stage: str) -> str:
+    def dead_letters(self, stage: str | None = None) -> str:
+        """A stage's units that failed every attempt; without a stage, the messages any
+        consumer could not handle (``<prefix>.dead_letters``)."""
+        if stage is None:
+            return f"{self.prefix}.dead_letters"
         return f"{self.prefix}.{dead_letter_name(stage)}"
 
     @property

@@ -10,11 +10,17 @@ from fastapi.responses import JSONResponse
 
 from api import models
 from api.deps import Admin, Consistent, IdempotencyKey, Svc, once
+from api.problems import problems
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
+MAX_OFFSET = 1_000_000_000  # PostgreSQL's OFFSET is a bigint; no list is that long
 
 
-@router.post("/users/{user_id}/credits", response_model=models.Position)
+@router.post(
+    "/users/{user_id}/credits",
+    response_model=models.Position,
+    responses=problems(400, 401, 403, 404, 409, 413, 422, 503),
+)
 def grant_credits(
     user_id: UUID, body: models.GrantCredits, admin: Admin, svc: Svc, key: IdempotencyKey = None
 ) -> JSONResponse:
@@ -30,17 +36,28 @@ def grant_credits(
     return once(svc, str(admin.user_id), key, "grant_credits", payload, act)
 
 
-@router.get("/users", response_model=list[models.UserOut], dependencies=[Consistent])
+@router.get(
+    "/users",
+    response_model=list[models.UserOut],
+    dependencies=[Consistent],
+    responses=problems(401, 403, 422, 503),
+)
 def list_users(
     admin: Admin,
     svc: Svc,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> list[dict[str, Any]]:
     return svc.reads.users(limit, offset)
 
 
-@router.post("/users/{user_id}/erase", response_model=models.Position)
+@router.post(
+    "/users/{user_id}/erase",
+    response_model=models.Position,
+    responses=problems(401, 403, 404, 409, 422, 503),
+)
 def erase_user(user_id: UUID, admin: Admin, svc: Svc) -> models.Position:
-    """Forget a user (crypto-shredding): their personal data becomes unreadable everywhere."""
+    """Forget a user: their productions stop, their media, voice samples, key and email go, and
+    their personal and creative data become unreadable everywhere (crypto-shredding). A retry
+    after a failure resumes the erasure; a repeat on an erased user changes nothing."""
     return models.Position(position=svc.studio.erase_user(user_id))

@@ -7,9 +7,8 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
-import psycopg
-from eventsourcing.persistence import IntegrityError
-from fastapi import FastAPI, HTTPException, Request, Response
+from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -18,15 +17,24 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from pydantic import BaseModel
 
-from adapters.llm import LLMBadAnswer, LLMUnavailable
+from adapters.eventstore import EventTooLarge
 from adapters.metadata import message_context
 from adapters.settings import Settings
-from api import admin, live, media_routes, routes, voice_routes
+from api import admin, docs, live, media_routes, problems, routes, voice_routes
 from api.deps import Services
-from domain.errors import Conflict, DomainError, InsufficientCredits, Invalid, NotFound
+from api.limits import BodyLimits
+from api.openapi import studio_openapi
 
-STATUS_OF = {InsufficientCredits: 402, NotFound: 404, Conflict: 409, Invalid: 422}
+
+class Health(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    ready: bool
+    reason: str | None = None
 
 
 def _actor(request: Request) -> str:
@@ -39,6 +47,19 @@ def _actor(request: Request) -> str:
     except HTTPException:
         return "anonymous"
     return f"{identity.role}:{identity.user_id}"
+
+
+def single_query_values(request: Request) -> None:
+    """Each query parameter at most once: no route takes a list, and which of several values
+    would count is a guess (FastAPI takes the last)."""
+    repeated = sorted({k for k in request.query_params if len(request.query_params.getlist(k)) > 1})
+    if repeated:
+        raise RequestValidationError(
+            [
+                {"type": "repeated", "loc": ("query", name), "msg": "given more than once"}
+                for name in repeated
+            ]
+        )
 
 
 def create_app(settings: Settings, services: Callable[[Settings], Services]) -> FastAPI:
@@ -64,12 +85,14 @@ def create_app(settings: Settings, services: Callable[[Settings], Services]) -> 
         description="Commands and queries of the studio. Commands answer with the `position` "
         "of their last event; pass it as `min_position` to a query to read your own writes.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
-    app.include_router(routes.router)
-    app.include_router(live.router)
-    app.include_router(media_routes.router)
-    app.include_router(admin.router)
-    app.include_router(voice_routes.router)
+    app.openapi = lambda: studio_openapi(app)  # type: ignore[method-assign]
+    docs.install(app)
+    for router in (routes, live, media_routes, admin, voice_routes):
+        app.include_router(router.router, dependencies=[Depends(single_query_values)])
+    app.add_middleware(BodyLimits, default_bytes=settings.max_body_bytes)
 
     @app.middleware("http")
     async def trace(
@@ -86,40 +109,23 @@ def create_app(settings: Settings, services: Callable[[Settings], Services]) -> 
         response.headers["X-Correlation-ID"] = meta.correlation_id
         return response
 
-    @app.exception_handler(DomainError)
-    async def refused(request: Request, error: DomainError) -> JSONResponse:
-        status = next((s for kind, s in STATUS_OF.items() if isinstance(error, kind)), 422)
-        return JSONResponse({"detail": str(error)}, status_code=status)
+    problems.install(app)
 
-    @app.exception_handler(IntegrityError)
-    async def contended(request: Request, error: IntegrityError) -> JSONResponse:
-        return JSONResponse(
-            {"detail": "too many concurrent changes to the same thing; retry"},
-            status_code=409,
-            headers={"Retry-After": "1"},
-        )
+    @app.exception_handler(EventTooLarge)
+    async def too_large(request: Request, error: EventTooLarge) -> Response:
+        """An event that would not fit the event topics' message limit: nothing was recorded."""
+        return problems.problem(request, 413, str(error))
 
-    @app.exception_handler(psycopg.OperationalError)
-    async def unavailable(request: Request, error: psycopg.OperationalError) -> JSONResponse:
-        return JSONResponse(
-            {"detail": "the database is unavailable; retry shortly"},
-            status_code=503,
-            headers={"Retry-After": "2"},
-        )
-
-    @app.exception_handler(LLMUnavailable)
-    async def no_language_model(request: Request, error: LLMUnavailable) -> JSONResponse:
-        return JSONResponse({"detail": str(error)}, status_code=503, headers={"Retry-After": "30"})
-
-    @app.exception_handler(LLMBadAnswer)
-    async def bad_language_model(request: Request, error: LLMBadAnswer) -> JSONResponse:
-        return JSONResponse({"detail": str(error)}, status_code=502)
-
-    @app.get("/healthz", tags=["ops"])
+    @app.get("/healthz", tags=["ops"], response_model=Health)
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["ops"])
+    @app.get(
+        "/readyz",
+        tags=["ops"],
+        response_model=Readiness,
+        responses={503: {"model": Readiness, "description": "not ready: `reason` says why"}},
+    )
     def readyz(request: Request) -> JSONResponse:
         try:
             with request.app.state.services.pool.connection(timeout=2) as conn:
@@ -128,7 +134,12 @@ def create_app(settings: Settings, services: Callable[[Settings], Services]) -> 
             return JSONResponse({"ready": False, "reason": type(error).__name__}, status_code=503)
         return JSONResponse({"ready": True})
 
-    @app.get("/metrics", tags=["ops"])
+    @app.get(
+        "/metrics",
+        tags=["ops"],
+        response_class=Response,
+        responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
+    )
     def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 

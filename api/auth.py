@@ -40,9 +40,12 @@ class Tokens:
             )
             return Identity(user_id=UUID(claims["sub"]), role=str(claims.get("role", "creator")))
         except (jwt.PyJWTError, ValueError) as error:
-            raise HTTPException(
-                401, "invalid or expired token", headers={"WWW-Authenticate": "Bearer"}
-            ) from error
+            raise unauthorized("invalid or expired token") from error
+
+
+def unauthorized(detail: str) -> HTTPException:
+    """The 401 of a token that is no (longer a) good one."""
+    return HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
 
 
 Token = Annotated[str, Depends(oauth2)]

@@ -11,8 +11,8 @@ from fastapi.responses import JSONResponse
 from psycopg_pool import ConnectionPool
 
 from adapters.settings import Settings
-from api.auth import Token, Tokens
-from api.idempotency import IdempotencyStore, request_hash
+from api.auth import Token, Tokens, unauthorized
+from api.idempotency import MAX_KEY_LENGTH, IdempotencyStore, request_hash
 from api.queries import ReadModels
 from commands.handlers import Identity, Studio
 from projections.runner import wait_for_position
@@ -38,7 +38,13 @@ Svc = Annotated[Services, Depends(services)]
 
 
 def caller(svc: Svc, token: Token) -> Identity:
-    return svc.tokens.identity(token)
+    """The token's user as they are now: refused at once (401) when erased or being erased;
+    one read of the user's events per request, no cache."""
+    claimed = svc.tokens.identity(token)
+    current = svc.studio.identity(claimed.user_id)
+    if current is None:
+        raise unauthorized("this account no longer exists")
+    return current
 
 
 Caller = Annotated[Identity, Depends(caller)]
@@ -79,7 +85,10 @@ def consistent(
 Consistent = Depends(consistent)
 
 
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", min_length=1, max_length=MAX_KEY_LENGTH),
+]
 
 
 def once(
@@ -91,5 +100,12 @@ def once(
     action: Callable[[], tuple[int, dict[str, Any]]],
 ) -> JSONResponse:
     """Run a POST's action at most once per (scope, Idempotency-Key)."""
-    status, body = svc.idempotency.run(scope, key, request_hash(route, payload), action)
+    status, body = svc.idempotency.run(
+        scope,
+        key,
+        request_hash(route, payload),
+        action,
+        ttl_seconds=svc.settings.idempotency_ttl_seconds,
+        lease_seconds=svc.settings.idempotency_lease_seconds,
+    )
     return JSONResponse(body, status_code=status)

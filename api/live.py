@@ -15,7 +15,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Annotated, Protocol
+from typing import Annotated, Any, Protocol
 from uuid import UUID
 
 import anyio
@@ -28,6 +28,7 @@ from adapters import kafka
 from adapters.settings import Settings
 from api import models
 from api.deps import Caller, Consistent, Svc
+from api.problems import problem_response, problems
 from api.production_view import production_view
 from schemas.work import ProgressTick
 
@@ -174,17 +175,48 @@ async def production_events(
         await ticks.close()
 
 
+def _event(name: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The schema of one kind of event: its name and its JSON `data`."""
+    return {
+        "type": "object",
+        "required": ["event", "data"],
+        "properties": {
+            "event": {"const": name},
+            "data": {
+                "type": "string",
+                "contentMediaType": "application/json",
+                "contentSchema": data,
+            },
+        },
+    }
+
+
+def _object(field: str) -> dict[str, Any]:
+    return {"type": "object", "required": [field], "properties": {field: {"type": "string"}}}
+
+
+EVENT_SCHEMA = {  # each event of the stream (OpenAPI 3.1: `schema` of text/event-stream)
+    "oneOf": [
+        _event("snapshot", {"$ref": "#/components/schemas/ProductionOut"}),
+        _event("tick", {"$ref": "#/components/schemas/ProgressTick"}),
+        _event("end", _object("status")),
+        _event("error", _object("detail")),
+    ]
+}
+
+
 @router.get(
     "/productions/{production_id}/events",
     response_class=StreamingResponse,
     dependencies=[Consistent],
     responses={
         200: {
-            "content": {"text/event-stream": {}},
+            "content": {"text/event-stream": {"schema": EVENT_SCHEMA}},
             "description": "events `snapshot` (a ProductionOut), `tick` (a ProgressTick) and a "
             "last `end` ({status}); comment lines as heartbeats",
         },
-        404: {"description": "no such production (or not yours)"},
+        **problems(401, 422, 503),
+        404: problem_response(404, "no such production (or not yours)"),
     },
 )
 async def production_stream(

@@ -15,10 +15,11 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Header, HTTPException, Request
-from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from fastapi.responses import FileResponse, Response, StreamingResponse
 
 from adapters.media import LocalMediaStore
 from api.deps import Caller, Services, Svc
+from api.problems import problem, problem_response, problems
 from api.production_view import SUBTITLES_PREFIX, subtitle_languages
 from commands.handlers import Identity
 
@@ -123,13 +124,40 @@ def _file(svc: Services, artifacts: dict[str, str], artifact: str, name: str) ->
         ) from None
 
 
-FILM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"video/mp4": {}}, "description": "the whole film"},
-    206: {"content": {"video/mp4": {}}, "description": "the requested byte range"},
-    404: {"description": "no such production (or not yours), or the film is missing"},
-    409: {"description": "not rendered yet"},
-    416: {"description": "the range starts past the end of the film"},
+BINARY = {"schema": {"type": "string", "format": "binary"}}
+TEXT = {"schema": {"type": "string"}}
+MEDIA_PROBLEMS = {
+    **problems(401, 422, 503),
+    404: problem_response(404, "no such production (or not yours), or the file is missing"),
+    409: problem_response(409, "not rendered yet"),
 }
+
+
+def _media(media_type: str, body: dict[str, Any], description: str) -> dict[int | str, Any]:
+    return {200: {"content": {media_type: body}, "description": description}, **MEDIA_PROBLEMS}
+
+
+FILM_HEADERS = {
+    name: {"description": description, "schema": {"type": "string"}}
+    for name, description in (
+        ("Accept-Ranges", "`bytes`"),
+        ("ETag", "the film's version, for `If-Range`"),
+        ("Content-Length", "bytes in this answer"),
+    )
+}
+FILM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **_media("video/mp4", BINARY, "the whole film"),
+    206: {
+        "content": {"video/mp4": BINARY},
+        "description": "the requested byte range",
+        "headers": {
+            **FILM_HEADERS,
+            "Content-Range": {"description": "bytes START-END/SIZE", "schema": {"type": "string"}},
+        },
+    },
+    416: problem_response(416, "the range starts past the end of the film"),
+}
+FILM_RESPONSES[200]["headers"] = FILM_HEADERS
 
 
 @router.head(
@@ -156,10 +184,11 @@ def film(
     try:
         wanted = None if if_range not in (None, etag) else parse_range(range_header, size)
     except RangeNotSatisfiable:
-        return JSONResponse(
-            {"detail": f"range not satisfiable: the film has {size} bytes"},
-            status_code=416,
-            headers={**headers, "Content-Range": f"bytes */{size}"},
+        return problem(
+            request,
+            416,
+            f"range not satisfiable: the film has {size} bytes",
+            {**headers, "Content-Range": f"bytes */{size}"},
         )
     status, start, length = 200, 0, size
     if wanted is not None:
@@ -179,7 +208,7 @@ def film(
 @router.get(
     "/productions/{production_id}/thumbnail.jpg",
     response_class=FileResponse,
-    responses={200: {"content": {"image/jpeg": {}}}, 404: {}, 409: {}},
+    responses=_media("image/jpeg", BINARY, "a still of the film"),
 )
 def thumbnail(production_id: UUID, caller: Caller, svc: Svc) -> FileResponse:
     """A still of the film, as JPEG."""
@@ -207,7 +236,7 @@ def _subtitles(
 @router.get(
     "/productions/{production_id}/subtitles/{lang}.vtt",
     response_class=FileResponse,
-    responses={200: {"content": {"text/vtt": {}}}, 404: {}, 409: {}},
+    responses=_media("text/vtt", TEXT, "WebVTT subtitles"),
 )
 def subtitles_vtt(production_id: UUID, lang: str, caller: Caller, svc: Svc) -> Response:
     """The subtitles in one language, as WebVTT."""
@@ -217,7 +246,7 @@ def subtitles_vtt(production_id: UUID, lang: str, caller: Caller, svc: Svc) -> R
 @router.get(
     "/productions/{production_id}/subtitles/{lang}.srt",
     response_class=FileResponse,
-    responses={200: {"content": {"application/x-subrip": {}}}, 404: {}, 409: {}},
+    responses=_media("application/x-subrip", TEXT, "SubRip subtitles"),
 )
 def subtitles_srt(production_id: UUID, lang: str, caller: Caller, svc: Svc) -> Response:
     """The subtitles in one language, as SubRip."""

@@ -3,12 +3,29 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field
 
-from domain.project import MAX_SCRIPT_LENGTH, MAX_TITLE_LENGTH
+from domain.project import ASPECT_RATIOS, LANGUAGES, MAX_SCRIPT_BYTES, MAX_TITLE_LENGTH
+from domain.text import unstorable
+
+
+def storable(value: str) -> str:
+    """The value, when every store can hold it (no NUL or other control characters)."""
+    problem = unstorable(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+STORABLE_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]*$"  # what `storable` lets through
+Text = Annotated[
+    str, AfterValidator(storable), Field(json_schema_extra={"pattern": STORABLE_PATTERN})
+]
+"""Any text the API accepts: refused with 422 when it holds C0 control characters but tab,
+newline and carriage return."""
 
 
 class Body(BaseModel):
@@ -18,7 +35,7 @@ class Body(BaseModel):
 class Register(Body):
     email: EmailStr
     password: str = Field(min_length=10, max_length=256)
-    display_name: str = Field(min_length=1, max_length=100)
+    display_name: Text = Field(min_length=1, max_length=100)
 
 
 class Registered(BaseModel):
@@ -46,7 +63,7 @@ class Me(BaseModel):
 
 
 class ChangeProfile(Body):
-    display_name: str = Field(min_length=1, max_length=100)
+    display_name: Text = Field(min_length=1, max_length=100)
 
 
 class Position(BaseModel):
@@ -54,9 +71,9 @@ class Position(BaseModel):
 
 
 class CreateProject(Body):
-    title: str = Field(min_length=1, max_length=MAX_TITLE_LENGTH)
-    language: str = "en"
-    aspect_ratio: str = "16:9"
+    title: Text = Field(min_length=1, max_length=MAX_TITLE_LENGTH)
+    language: str = Field(default="en", json_schema_extra={"enum": list(LANGUAGES)})
+    aspect_ratio: str = Field(default="16:9", json_schema_extra={"enum": list(ASPECT_RATIOS)})
 
 
 class ProjectCreated(BaseModel):
@@ -85,14 +102,19 @@ class ProjectDetail(ProjectSummary):
 
 
 class ProjectSettings(Body):
-    title: str | None = Field(default=None, min_length=1, max_length=MAX_TITLE_LENGTH)
-    language: str | None = None
-    aspect_ratio: str | None = None
+    title: Text | None = Field(default=None, min_length=1, max_length=MAX_TITLE_LENGTH)
+    language: str | None = Field(default=None, json_schema_extra={"enum": [*LANGUAGES, None]})
+    aspect_ratio: str | None = Field(
+        default=None, json_schema_extra={"enum": [*ASPECT_RATIOS, None]}
+    )
 
 
 class ReviseScript(Body):
     format: Literal["fountain", "plain"]
-    text: str = Field(min_length=1, max_length=MAX_SCRIPT_LENGTH)
+    text: Text = Field(
+        min_length=1,
+        description=f"at most {MAX_SCRIPT_BYTES} bytes in UTF-8 (413 when larger)",
+    )
 
 
 class ScriptHelp(Body):
@@ -125,7 +147,7 @@ class ProductionAccepted(BaseModel):
 
 
 class CancelProduction(Body):
-    reason: str = Field(default="cancelled by the creator", max_length=500)
+    reason: Text = Field(default="cancelled by the creator", max_length=500)
 
 
 StageStatus = Literal["pending", "running", "completed", "failed"]
@@ -199,7 +221,7 @@ class CreditsOut(Credits):
 
 class GrantCredits(Body):
     amount: int = Field(gt=0, le=1_000_000)
-    reason: str = Field(min_length=1, max_length=500)
+    reason: Text = Field(min_length=1, max_length=500)
 
 
 class UserOut(BaseModel):

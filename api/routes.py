@@ -6,15 +6,18 @@ import time
 from typing import Annotated, Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordRequestForm
 
 from api import models
 from api.deps import Caller, Consistent, IdempotencyKey, Svc, once
+from api.problems import problems
 from api.production_view import production_view
+from api.ratelimit import client_ip, rate_limits
 from domain.estimate import estimate
 from domain.production import ProductionOptions, Quality
+from domain.text import TooLarge, unstorable
 
 router = APIRouter(prefix="/v1")
 ME_WAIT_STEP = 0.05
@@ -26,25 +29,55 @@ def _found(row: dict[str, Any] | None, what: str) -> dict[str, Any]:
     return row
 
 
-@router.post("/auth/register", status_code=201, response_model=models.Registered, tags=["auth"])
-def register(body: models.Register, svc: Svc, key: IdempotencyKey = None) -> JSONResponse:
+@router.post(
+    "/auth/register",
+    status_code=201,
+    response_model=models.Registered,
+    responses=problems(400, 409, 413, 422, 429, 503),
+    tags=["auth"],
+)
+def register(
+    body: models.Register, request: Request, svc: Svc, key: IdempotencyKey = None
+) -> JSONResponse:
+    limits, s = rate_limits(request, svc.pool, svc.settings.rate_window_seconds), svc.settings
+    limits.hit("register:ip", client_ip(request), s.register_per_ip, "too many sign-ups from here")
+    limits.hit("register:email", body.email, s.register_per_email, "too many sign-ups of an email")
+
     def act() -> tuple[int, dict[str, Any]]:
         user_id, position = svc.studio.register(body.email, body.password, body.display_name)
         return 201, {"user_id": str(user_id), "position": position}
 
-    payload = body.model_dump(mode="json")
+    payload = body.model_dump(mode="json", exclude={"password"})  # never a secret's hash
     return once(svc, "register", key, "register", payload, act)
 
 
-@router.post("/auth/token", response_model=models.Token, tags=["auth"])
-def token(form: Annotated[OAuth2PasswordRequestForm, Depends()], svc: Svc) -> models.Token:
+@router.post(
+    "/auth/token",
+    response_model=models.Token,
+    responses=problems(400, 401, 413, 422, 429, 503),
+    tags=["auth"],
+)
+def token(
+    form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Request, svc: Svc
+) -> models.Token:
+    limits, s = rate_limits(request, svc.pool, svc.settings.rate_window_seconds), svc.settings
+    limits.hit("token:ip", client_ip(request), s.token_per_ip, "too many sign-ins from here")
+    failures = ("token:failures", form.username)
+    limits.check(*failures, s.token_failures_per_email, "too many failed sign-ins to this account")
     identity = svc.studio.authenticate(form.username, form.password)
     if identity is None:
+        limits.count(*failures)
         raise HTTPException(401, "wrong email or password", headers={"WWW-Authenticate": "Bearer"})
     return models.Token(access_token=svc.tokens.issue(identity), expires_in=svc.tokens.ttl_seconds)
 
 
-@router.get("/me", response_model=models.Me, dependencies=[Consistent], tags=["me"])
+@router.get(
+    "/me",
+    response_model=models.Me,
+    dependencies=[Consistent],
+    responses=problems(401, 404, 422, 503),
+    tags=["me"],
+)
 def me(caller: Caller, svc: Svc) -> models.Me:
     deadline = time.monotonic() + svc.settings.read_wait_seconds
     row = svc.reads.user(caller.user_id)
@@ -61,12 +94,37 @@ def me(caller: Caller, svc: Svc) -> models.Me:
     )
 
 
-@router.patch("/me", response_model=models.Position, tags=["me"])
+@router.patch(
+    "/me",
+    response_model=models.Position,
+    responses=problems(400, 401, 404, 409, 413, 422, 503),
+    tags=["me"],
+)
 def change_profile(body: models.ChangeProfile, caller: Caller, svc: Svc) -> models.Position:
     return models.Position(position=svc.studio.change_profile(caller.user_id, body.display_name))
 
 
-@router.post("/projects", status_code=201, response_model=models.ProjectCreated, tags=["projects"])
+@router.delete(
+    "/me",
+    status_code=202,
+    response_model=models.Position,
+    responses=problems(401, 409, 503),
+    tags=["me"],
+)
+def erase_me(caller: Caller, svc: Svc) -> models.Position:
+    """Erase your account: your productions stop, your media, voice samples, key and email go,
+    and your personal and creative data become unreadable everywhere. Your tokens stop working
+    at once; `position` is that of `user.Erased`."""
+    return models.Position(position=svc.studio.erase_user(caller.user_id))
+
+
+@router.post(
+    "/projects",
+    status_code=201,
+    response_model=models.ProjectCreated,
+    responses=problems(400, 401, 404, 409, 413, 422, 503),
+    tags=["projects"],
+)
 def create_project(
     body: models.CreateProject, caller: Caller, svc: Svc, key: IdempotencyKey = None
 ) -> JSONResponse:
@@ -84,6 +142,7 @@ def create_project(
     "/projects",
     response_model=list[models.ProjectSummary],
     dependencies=[Consistent],
+    responses=problems(401, 422, 503),
     tags=["projects"],
 )
 def list_projects(caller: Caller, svc: Svc) -> list[dict[str, Any]]:
@@ -94,6 +153,7 @@ def list_projects(caller: Caller, svc: Svc) -> list[dict[str, Any]]:
     "/projects/{project_id}",
     response_model=models.ProjectDetail,
     dependencies=[Consistent],
+    responses=problems(401, 404, 422, 503),
     tags=["projects"],
 )
 def get_project(project_id: UUID, caller: Caller, svc: Svc) -> dict[str, Any]:
@@ -102,7 +162,12 @@ def get_project(project_id: UUID, caller: Caller, svc: Svc) -> dict[str, Any]:
     return row
 
 
-@router.patch("/projects/{project_id}", response_model=models.Position, tags=["projects"])
+@router.patch(
+    "/projects/{project_id}",
+    response_model=models.Position,
+    responses=problems(400, 401, 404, 409, 413, 422, 503),
+    tags=["projects"],
+)
 def change_project_settings(
     project_id: UUID, body: models.ProjectSettings, caller: Caller, svc: Svc
 ) -> models.Position:
@@ -112,18 +177,31 @@ def change_project_settings(
     return models.Position(position=position)
 
 
-@router.post("/projects/{project_id}/archive", response_model=models.Position, tags=["projects"])
+@router.post(
+    "/projects/{project_id}/archive",
+    response_model=models.Position,
+    responses=problems(401, 404, 409, 422, 503),
+    tags=["projects"],
+)
 def archive_project(project_id: UUID, caller: Caller, svc: Svc) -> models.Position:
     return models.Position(position=svc.studio.archive_project(caller.user_id, project_id))
 
 
-@router.put("/projects/{project_id}/script", response_model=models.ScriptRevised, tags=["projects"])
+@router.put(
+    "/projects/{project_id}/script",
+    response_model=models.ScriptRevised,
+    responses=problems(400, 401, 404, 409, 413, 422, 503),
+    tags=["projects"],
+)
 def revise_script(
     project_id: UUID, body: models.ReviseScript, caller: Caller, svc: Svc
 ) -> models.ScriptRevised:
-    revision, position = svc.studio.revise_script(
-        caller.user_id, project_id, body.format, body.text
-    )
+    try:
+        revision, position = svc.studio.revise_script(
+            caller.user_id, project_id, body.format, body.text
+        )
+    except TooLarge as error:
+        raise HTTPException(413, str(error)) from None
     return models.ScriptRevised(revision=revision, position=position)
 
 
@@ -131,10 +209,9 @@ def revise_script(
     "/projects/{project_id}/script/help",
     status_code=201,
     response_model=models.ScriptSuggestionOut,
-    responses={502: {"description": "the language model's answer was unusable"},
-               503: {"description": "no language model is configured or reachable"}},
+    responses=problems(400, 401, 402, 404, 409, 413, 422, 502, 503),
     tags=["projects"],
-)  # fmt: skip
+)
 def script_help(
     project_id: UUID, body: models.ScriptHelp, caller: Caller, svc: Svc
 ) -> models.ScriptSuggestionOut:
@@ -152,13 +229,17 @@ def script_help(
 @router.post(
     "/projects/{project_id}/script/suggestions/{suggestion_id}/accept",
     response_model=models.ScriptRevised,
+    responses=problems(401, 404, 409, 413, 422, 503),
     tags=["projects"],
 )
 def accept_script_suggestion(
     project_id: UUID, suggestion_id: UUID, caller: Caller, svc: Svc
 ) -> models.ScriptRevised:
     """Put the suggested scene into the script, as a new revision."""
-    revision, position = svc.studio.accept_suggestion(caller.user_id, project_id, suggestion_id)
+    try:
+        revision, position = svc.studio.accept_suggestion(caller.user_id, project_id, suggestion_id)
+    except TooLarge as error:
+        raise HTTPException(413, str(error)) from None
     return models.ScriptRevised(revision=revision, position=position)
 
 
@@ -166,6 +247,7 @@ def accept_script_suggestion(
     "/projects/{project_id}/estimate",
     response_model=models.EstimateOut,
     dependencies=[Consistent],
+    responses=problems(401, 404, 409, 422, 503),
     tags=["projects"],
 )
 def project_estimate(
@@ -184,7 +266,7 @@ def project_estimate(
     "/projects/{project_id}/productions",
     status_code=202,
     response_model=models.ProductionAccepted,
-    responses={402: {"description": "the balance does not cover the estimate"}},
+    responses=problems(400, 401, 402, 404, 409, 413, 422, 503),
     tags=["productions"],
 )
 def request_production(
@@ -195,6 +277,9 @@ def request_production(
     key: IdempotencyKey = None,
 ) -> JSONResponse:
     options = options or ProductionOptions()
+    for text in (*options.voices, *options.voices.values(), options.style or ""):
+        if (problem := unstorable(text)) is not None:
+            raise HTTPException(422, f"a voice or style {problem}")
     production_id = (
         None
         if key is None
@@ -217,6 +302,7 @@ def request_production(
     "/productions/{production_id}",
     response_model=models.ProductionOut,
     dependencies=[Consistent],
+    responses=problems(401, 404, 422, 503),
     tags=["productions"],
 )
 def get_production(production_id: UUID, caller: Caller, svc: Svc) -> dict[str, Any]:
@@ -226,7 +312,10 @@ def get_production(production_id: UUID, caller: Caller, svc: Svc) -> dict[str, A
 
 
 @router.post(
-    "/productions/{production_id}/cancel", response_model=models.Position, tags=["productions"]
+    "/productions/{production_id}/cancel",
+    response_model=models.Position,
+    responses=problems(400, 401, 404, 409, 413, 422, 503),
+    tags=["productions"],
 )
 def cancel_production(
     production_id: UUID,
@@ -241,7 +330,11 @@ def cancel_production(
 
 
 @router.get(
-    "/credits", response_model=models.CreditsOut, dependencies=[Consistent], tags=["credits"]
+    "/credits",
+    response_model=models.CreditsOut,
+    dependencies=[Consistent],
+    responses=problems(401, 404, 422, 503),
+    tags=["credits"],
 )
 def credits(caller: Caller, svc: Svc) -> models.CreditsOut:
     row = _found(svc.reads.user(caller.user_id), "user")

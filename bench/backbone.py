@@ -782,7 +782,7 @@ def command_side(settings: Settings, threads: int) -> Iterator[Studio]:
     try:
         keys = KeyStore(pool, settings.secret("master_key"))
         keys.ensure_schema()
-        store = EventStore(settings)
+        store = EventStore(settings, keys)
         yield Studio(settings, store, keys)
     finally:
         if store is not None:

@@ -12,6 +12,7 @@ from argon2.exceptions import InvalidHashError, VerifyMismatchError
 from adapters.eventstore import EventStore, retry_on_conflict
 from adapters.keystore import KeyStore
 from adapters.llm import LanguageModel
+from adapters.media import LocalMediaStore, MediaStore
 from adapters.settings import Settings
 from adapters.voice_samples import SampleRejected, VoiceSampleStore, normalise
 from domain.credits import CreditAccount, credit_account_id
@@ -23,6 +24,14 @@ from domain.project import SCRIPT_HELP, Project, check_choice
 from domain.user import User
 
 Owned = TypeVar("Owned", Project, Production)  # the aggregates a creator owns
+# What erasing a user does between `ErasureRequested` and `Erased`, in order; each is idempotent.
+ERASURE_STEPS = (
+    "_stop_productions",
+    "_delete_media",
+    "_delete_voice_samples",
+    "_destroy_key",
+    "_release_email",
+)
 
 
 @dataclass(frozen=True)
@@ -57,11 +66,18 @@ class ProductionRequested:
 class Studio:
     """The write side's entry point: one method per command."""
 
-    def __init__(self, settings: Settings, store: EventStore, keys: KeyStore) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: EventStore,
+        keys: KeyStore,
+        media: MediaStore | None = None,
+    ) -> None:
         self.settings = settings
         self.store = store
         self.keys = keys
         self.samples = VoiceSampleStore(settings.voice_samples_root, keys)
+        self.media = media or LocalMediaStore(settings.media_root)
         self.hasher = PasswordHasher()
 
     # Users
@@ -90,7 +106,7 @@ class Studio:
     def authenticate(self, email: str, password: str) -> Identity | None:
         user_id = self.keys.user_for_email(email)
         user = None if user_id is None else self.store.find(user_id)
-        if user_id is None or user is None or user.erased:
+        if user_id is None or not isinstance(user, User) or user.gone:
             return None
         try:
             self.hasher.verify(self.keys.decrypt(user_id, user.password_hash_cipher), password)
@@ -99,8 +115,9 @@ class Studio:
         return Identity(user_id=user.id, role=user.role)
 
     def identity(self, user_id: UUID) -> Identity | None:
+        """The user's current identity; None once they are erased or being erased."""
         user = self.store.find(user_id)
-        if not isinstance(user, User) or user.erased:
+        if not isinstance(user, User) or user.gone:
             return None
         return Identity(user_id=user.id, role=user.role)
 
@@ -125,18 +142,70 @@ class Studio:
         return retry_on_conflict(decide)
 
     def erase_user(self, user_id: UUID) -> int:
-        """Forget a user: their key is destroyed, so their personal data in every event is too."""
+        """Forget a user, as a resumable process: `user.ErasureRequested`, then idempotent steps
+        (`ERASURE_STEPS`), then `user.Erased`; returns the position of the last. Destroying the
+        key shreds their personal and creative text in every event, on every topic. A retry
+        after a failure at any step resumes; a repeat on an erased user changes nothing."""
+        user = self.store.find(user_id)
+        if not isinstance(user, User):
+            raise NotFound("no such user")
+        if user.erased:
+            return self.store.last_position()
+        self.keys.mark_erasing(user_id, True)  # a restart finishes it (`resume_erasures`)
 
-        def decide() -> int:
-            user = self._user(user_id)
-            user.erase()
-            return self.store.save_all(user)
+        def request() -> int:
+            found: User = self.store.load(user_id)
+            found.request_erasure()
+            return self.store.save_all(found)
 
-        position = retry_on_conflict(decide)
-        self.keys.destroy_key(user_id)
-        self.keys.release_email(user_id)
-        self.samples.erase(user_id)
+        retry_on_conflict(request)
+        for step in ERASURE_STEPS:
+            getattr(self, step)(user_id)
+
+        def erased() -> int:
+            found: User = self.store.load(user_id)
+            found.erase()
+            return self.store.save_all(found) or self.store.last_position()
+
+        position = retry_on_conflict(erased)
+        self.keys.mark_erasing(user_id, False)
         return position
+
+    def resume_erasures(self) -> list[UUID]:
+        """Finish every erasure a crash interrupted (run at start-up); returns the users."""
+        pending = self.keys.pending_erasures()
+        for user_id in pending:
+            self.erase_user(user_id)
+        return pending
+
+    def _owned_productions(self, user_id: UUID) -> list[Production]:
+        found = [self.store.find(s) for s in self.keys.subjects_of(user_id)]
+        return [p for p in found if isinstance(p, Production) and p.owner_id == user_id]
+
+    def _stop_productions(self, user_id: UUID) -> None:
+        """Erasure step: cancel the user's unfinished productions, releasing their credits."""
+        for production in self._owned_productions(user_id):
+            if not production.finished:
+                self._cancel(production.id, "the owner's account was erased")
+
+    def _delete_media(self, user_id: UUID) -> None:
+        """Erasure step: every artifact of every production of the user (recorded, or of a unit
+        dispatched but not reported yet), and their claim-checked inputs."""
+        for production in self._owned_productions(user_id):
+            keys = {u.artifact for s in production.stages.values() for u in s.units.values()}
+            keys |= set(production.artifacts.values()) | set(self.media.input_keys(production.id))
+            for key in sorted(keys - {""}):
+                self.media.delete(key)
+            self.media.delete_inputs(production.id)
+
+    def _delete_voice_samples(self, user_id: UUID) -> None:
+        self.samples.erase(user_id)
+
+    def _destroy_key(self, user_id: UUID) -> None:
+        self.keys.destroy_key(user_id)
+
+    def _release_email(self, user_id: UUID) -> None:
+        self.keys.release_email(user_id)
 
     # Script help (a language model rewrites one scene; the creator accepts it or not)
 
@@ -155,6 +224,9 @@ class Studio:
         original = "\n".join(lines[start:end]).strip("\n") + "\n"
         context = "\n".join(lines[a] for a, _ in spans)  # every scene's first line
         llm = LanguageModel.from_settings(self.settings)
+        cost = self.settings.script_help_credits
+        if cost:  # refused before the language model is asked, charged with the suggestion
+            self.store.load(credit_account_id(owner_id)).afford(cost)
         suggested = llm.script_help(action, original, context, project.language)  # type: ignore[arg-type]
         suggestion_id = uuid4()
 
@@ -163,7 +235,11 @@ class Studio:
             if current.revision != project.revision:
                 raise Conflict("the script changed while the language model worked: ask again")
             current.suggest(suggestion_id, scene, action, suggested, llm.model)
-            return self.store.save_all(current)
+            if not cost:
+                return self.store.save_all(current)
+            account = self.store.load(credit_account_id(owner_id))
+            account.charge(cost, "script_help", str(suggestion_id))
+            return self.store.save_all(current, account)
 
         position = retry_on_conflict(decide)
         return ScriptSuggestion(suggestion_id, scene, original, suggested, position)
@@ -246,6 +322,7 @@ class Studio:
     def create_project(
         self, owner_id: UUID, title: str, language: str, aspect_ratio: str
     ) -> tuple[UUID, int]:
+        self._user(owner_id)
         project = Project.create(owner_id, title, language, aspect_ratio)
         return project.id, self.store.save_all(project)
 
@@ -328,11 +405,14 @@ class Studio:
 
     def cancel_production(self, owner_id: UUID, production_id: UUID, reason: str) -> int:
         """Stop a production and give its reserved credits back."""
+        self._production(owner_id, production_id)
+        return self._cancel(production_id, reason)
 
+    def _cancel(self, production_id: UUID, reason: str) -> int:
         def decide() -> int:
-            production = self._production(owner_id, production_id)
+            production: Production = self.store.load(production_id)
             production.cancel(reason)
-            account = self.store.load(credit_account_id(owner_id))
+            account = self.store.load(credit_account_id(production.owner_id))
             account.release(production_id)
             return self.store.save_all(production, account) or self.store.last_position()
 
@@ -342,7 +422,7 @@ class Studio:
 
     def _user(self, user_id: UUID) -> User:
         user = self.store.find(user_id)
-        if not isinstance(user, User) or user.erased:
+        if not isinstance(user, User) or user.gone:
             raise NotFound("no such user")
         return user
 
@@ -352,10 +432,9 @@ class Studio:
     def _production(self, owner_id: UUID, production_id: UUID) -> Production:
         return self._owned(Production, owner_id, production_id, "production")
 
-    def _owned(
-        self, kind: type[Owned], owner_id: UUID, aggregate_id: UUID, name: str
-    ) -> Owned:
+    def _owned(self, kind: type[Owned], owner_id: UUID, aggregate_id: UUID, name: str) -> Owned:
         found = self.store.find(aggregate_id)
         if not isinstance(found, kind) or found.owner_id != owner_id:
             raise NotFound(f"no such {name}")
+        self._user(owner_id)  # an erased (or erasing) owner's aggregates are gone too
         return found

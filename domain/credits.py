@@ -9,6 +9,7 @@ from eventsourcing.domain import Aggregate, event
 from domain.errors import Conflict, InsufficientCredits, Invalid
 
 GRANT_SOURCES = ("purchase", "subscription", "admin")
+CHARGE_PURPOSES = ("script_help",)  # services paid for at once, not reserved
 
 
 def credit_account_id(user_id: UUID) -> UUID:
@@ -44,6 +45,26 @@ class CreditAccount(Aggregate):
     @event("Granted")
     def _granted(self, amount: int, source: str, reason: str, reference: str) -> None:
         self.balance += amount
+
+    def charge(self, amount: int, purpose: str, reference: str) -> None:
+        """Spend `amount` of the balance at once, for a service (`CHARGE_PURPOSES`)."""
+        if amount <= 0:
+            raise Invalid("a charge must be a positive number of credits")
+        if purpose not in CHARGE_PURPOSES:
+            raise Invalid(f"unknown charge purpose {purpose!r}")
+        self.afford(amount)
+        self._charged(amount, purpose, reference)
+
+    def afford(self, amount: int) -> None:
+        """InsufficientCredits unless the balance covers `amount`."""
+        if amount > self.balance:
+            raise InsufficientCredits(
+                f"this needs {amount} credits and the balance is {self.balance}"
+            )
+
+    @event("Charged")
+    def _charged(self, amount: int, purpose: str, reference: str) -> None:
+        self.balance -= amount
 
     def reserve(self, production_id: UUID, amount: int) -> bool:
         """Hold credits for a production; False when it already holds (or held) them."""

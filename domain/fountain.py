@@ -320,7 +320,7 @@ def scene_spans(script_format: str, text: str) -> list[tuple[int, int]]:
         ]
     else:
         starts = [i for i in range(len(lines)) if not blank[i] and (i == 0 or blank[i - 1])]
-    return list(zip(starts, [*starts[1:], len(lines)], strict=True))
+    return list(zip(starts, [*starts[1:], len(lines)][: len(starts)], strict=True))
 
 
 def parse_plain(text: str) -> list[Element]:

@@ -34,9 +34,16 @@ class ProductionOptions(BaseModel):
         default=None,
         description="the language the script speaks; default: the project's, unless the "
         "script's words are written in another language's script",
+        json_schema_extra={"enum": [*LANGUAGES, None]},
     )
-    languages: list[str] = Field(default_factory=list, max_length=8)
-    aspect_ratio: str | None = None
+    languages: list[str] = Field(
+        default_factory=list,
+        max_length=8,
+        json_schema_extra={"items": {"type": "string", "enum": list(LANGUAGES)}},
+    )
+    aspect_ratio: str | None = Field(
+        default=None, json_schema_extra={"enum": [*ASPECT_RATIOS, None]}
+    )
     burn_subtitles: bool = False
     voices: dict[str, str] = Field(default_factory=dict, max_length=100)
     style: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")

@@ -8,17 +8,20 @@ from uuid import UUID, uuid4
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import Conflict, Invalid
+from domain.text import check_text
 
 LANGUAGES = ("en", "hi", "sa", "mr", "ta", "te", "kn", "ml", "bn", "gu", "pa", "ne")
 ASPECT_RATIOS = ("16:9", "9:16", "1:1")
 SCRIPT_FORMATS = ("fountain", "plain")
 MAX_TITLE_LENGTH = 200
-MAX_SCRIPT_LENGTH = 500_000
+# In UTF-8 bytes: even sealed (base64, 4/3) and in its JSON envelope the largest script's event
+# stays well under Kafka's 1 MB message size.
+MAX_SCRIPT_BYTES = 400_000
 SCRIPT_HELP = ("tighten", "expand")
 
 
 def check_title(title: str) -> str:
-    title = title.strip()
+    title = check_text("a title", title).strip()
     if not 1 <= len(title) <= MAX_TITLE_LENGTH:
         raise Invalid(f"a title has 1 to {MAX_TITLE_LENGTH} characters")
     return title
@@ -69,8 +72,7 @@ class Project(Aggregate):
         check_choice("format", script_format, SCRIPT_FORMATS)
         if not text.strip():
             raise Invalid("a script needs some text")
-        if len(text) > MAX_SCRIPT_LENGTH:
-            raise Invalid(f"a script has at most {MAX_SCRIPT_LENGTH} characters")
+        check_text("a script", text, MAX_SCRIPT_BYTES)
         self._script_revised(self.revision + 1, script_format, text)
         return self.revision
 
@@ -87,6 +89,7 @@ class Project(Aggregate):
         check_choice("action", action, SCRIPT_HELP)
         if self.revision == 0:
             raise Conflict("this project has no script yet")
+        check_text("a suggestion", text, MAX_SCRIPT_BYTES)
         if str(suggestion_id) not in self.suggestions:
             self._script_suggested(suggestion_id, self.revision, scene, action, text, model)
 

@@ -29,6 +29,7 @@ class User(Aggregate):
         self.password_hash_cipher = password_hash_cipher
         self.role = role
         self.verified = False
+        self.erasing = False  # erasure requested: its steps run, then `erased`
         self.erased = False
         self.voice_samples: dict[str, float] = {}  # sample id -> seconds
 
@@ -77,15 +78,31 @@ class User(Aggregate):
     def _verified(self) -> None:
         self.verified = True
 
+    @property
+    def gone(self) -> bool:
+        """Erased, or being erased: the user can no longer act or be acted for."""
+        return self.erasing or self.erased
+
+    def request_erasure(self) -> None:
+        """Start forgetting this user; the erasure's steps follow, then `erase`. Idempotent."""
+        if not self.gone:
+            self._erasure_requested()
+
+    @event("ErasureRequested")
+    def _erasure_requested(self) -> None:
+        self.erasing = True
+
     def erase(self) -> None:
+        """The erasure's steps are done; idempotent."""
         if not self.erased:
             self._erased()
 
     @event("Erased")
     def _erased(self) -> None:
+        self.erasing = False
         self.erased = True
         self.voice_samples = {}
 
     def _check_not_erased(self) -> None:
-        if self.erased:
+        if self.gone:
             raise Conflict("this user has been erased")

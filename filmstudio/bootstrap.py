@@ -62,9 +62,11 @@ def api_services(settings: Settings) -> Services:
     with pool.connection() as conn:
         ensure_schema(conn, KEYSTORE_SCHEMA, IDEMPOTENCY_SCHEMA, READ_MODEL_SCHEMA)
     keys = KeyStore(pool, settings.secret("master_key"))
-    studio = Studio(settings, EventStore(settings), keys)
+    studio = Studio(settings, EventStore(settings, keys), keys)
     with message_context(actor="system:startup"):
         studio.ensure_admin(settings.admin_email, settings.secret("admin_password"))
+        for user_id in studio.resume_erasures():  # what a crash interrupted
+            log.info("finished the erasure of user %s", user_id)
     return Services(
         settings=settings,
         studio=studio,
@@ -91,13 +93,14 @@ def active_productions(pool: ConnectionPool) -> list[UUID]:
 
 def saga_app(settings: Settings) -> faust.App:
     """The saga's faust app: commands on PostgreSQL, work and progress to Kafka."""
+    pool = connection_pool(settings, max_size=4, name="saga")
+    keys = KeyStore(pool, settings.secret("master_key"))  # opens the scripts it plans from
     saga = ProductionSaga(
         settings,
-        Pipeline(settings, EventStore(settings)),
+        Pipeline(settings, EventStore(settings, keys)),
         LocalMediaStore(settings.media_root),
         KafkaBus(producer(settings)),
     )
-    pool = connection_pool(settings, max_size=2, name="saga")
     return create_saga_app(settings, saga, partial(active_productions, pool))
 
 
@@ -203,8 +206,8 @@ def in_memory(settings: Settings, media_dir: Path) -> InMemoryStudio:
     """No Kafka, no PostgreSQL: events and keys live in this process; artifacts under
     `media_dir` and voice samples under `settings.state_dir` are files."""
     master = settings.master_key.get_secret_value() if settings.master_key else None
-    store = EventStore.in_memory()
     keys = KeyStore.in_memory(master or secrets.token_urlsafe(32))
+    store = EventStore.in_memory(keys, settings.event_max_bytes)
     media = LocalMediaStore(media_dir)
     pipeline = Pipeline(settings, store)
     bus = InMemoryBus()
@@ -212,7 +215,7 @@ def in_memory(settings: Settings, media_dir: Path) -> InMemoryStudio:
         settings=settings,
         store=store,
         keys=keys,
-        studio=Studio(settings, store, keys),
+        studio=Studio(settings, store, keys, media),
         pipeline=pipeline,
         bus=bus,
         saga=ProductionSaga(settings, pipeline, media, bus),

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 from typing import Any
 
 import click
 
-from adapters.settings import get_settings
+from adapters.kafka import ensure_topics
+from adapters.settings import Settings, get_settings
+from filmstudio import procutil, supervisor
 from filmstudio import stack as local_stack
-from filmstudio import supervisor
 from filmstudio.processes import studio_processes
 from filmstudio.procutil import ServiceError
+from filmstudio.shutdown import stop_on_signals
 from filmstudio.stack import kafka
+from filmstudio.supervisor import ProcessSpec
 
 
 class _Main(click.Group):
@@ -69,36 +73,91 @@ def _print_stack_status() -> bool:
     return all(svc.healthy for svc in services)
 
 
+SUPERVISOR = ProcessSpec("supervisor", [sys.executable, "-m", "filmstudio.cli", "supervise"])
+UP_TIMEOUT = 120.0
+
+
 @main.command()
 def up() -> None:
-    """Start the stack, then the studio's processes (api, relay, projections)."""
+    """Start the stack, then the supervisor, which runs the studio's processes; waits until
+    every process is healthy (idempotent)."""
     settings = get_settings()
-    local_stack.up(settings)
-    for spec in studio_processes(settings):
-        supervisor.start(spec, settings)
-    for spec in studio_processes(settings):
-        supervisor.wait_healthy(spec, settings)
+    if settings.local_stack:
+        local_stack.up(settings)
+    else:
+        ensure_topics(settings)
+    supervisor.start(SUPERVISOR, settings)
+    _wait_until_up(settings, studio_processes(settings))
     click.echo("studio is up")
+
+
+def _wait_until_up(settings: Settings, specs: list[ProcessSpec]) -> None:
+    def check() -> bool:
+        if supervisor.status(SUPERVISOR, settings).pid is None:
+            raise ServiceError(
+                "the supervisor exited:\n"
+                + procutil.tail(supervisor.log_file(SUPERVISOR, settings))
+            )
+        return all(supervisor.status(spec, settings).healthy for spec in specs)
+
+    try:
+        procutil.wait_until(check, UP_TIMEOUT, "the studio's processes to become healthy")
+    except procutil.ServiceTimeout as late:
+        unhealthy = [s for s in specs if not supervisor.status(s, settings).healthy]
+        logs = "\n".join(
+            f"--- {s.name}:\n{procutil.tail(supervisor.log_file(s, settings), 15)}"
+            for s in unhealthy
+        )
+        raise ServiceError(f"{late}; not healthy: {[s.name for s in unhealthy]}\n{logs}") from None
+
+
+@main.command(hidden=True)
+@click.option("--log-level", default="INFO", show_default=True)
+def supervise(log_level: str) -> None:
+    """Run every studio process as a child and restart what exits, until SIGTERM."""
+    logging.basicConfig(level=log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    settings = get_settings()
+    supervisor.supervise(settings, studio_processes(settings), stop_on_signals())
 
 
 @main.command()
 def down() -> None:
-    """Stop the studio's processes, then the stack."""
+    """Stop the supervisor (which stops the studio's processes), then the stack."""
     settings = get_settings()
+    pid = supervisor.status(SUPERVISOR, settings).pid
+    if pid is not None:
+        procutil.terminate(pid, supervisor.STOP_TIMEOUT + 15)
+        supervisor.pid_file(SUPERVISOR, settings).unlink(missing_ok=True)
     for spec in reversed(studio_processes(settings, every=True)):
-        supervisor.stop(spec, settings)
-    local_stack.down(settings)
+        supervisor.stop(spec, settings)  # what an unsupervised run left
+    if settings.local_stack:
+        local_stack.down(settings)
     click.echo("studio is down")
 
 
 @main.command()
 def status() -> None:
-    """Show the stack and each studio process (pid, healthy); exit 1 if anything is unhealthy."""
+    """Show the stack, the supervisor and each studio process (pid, healthy, restarts, last
+    exit); exit 1 if anything is unhealthy."""
     settings = get_settings()
-    ok = _print_stack_status()
+    ok = _print_stack_status() if settings.local_stack else True
+    sup = supervisor.status(SUPERVISOR, settings)
+    state = supervisor.read_state(settings)
+    port = state.get("supervisor", {}).get("metrics_port") if sup.alive else None
+    click.echo(f"{'supervisor':<14} pid={sup.pid or '-':<8} alive={sup.alive} metrics_port={port}")
+    ok = ok and sup.alive
+    known = state.get("processes", {}) if sup.alive else {}
     for spec in studio_processes(settings):
         st = supervisor.status(spec, settings)
-        click.echo(f"{st.name:<12} pid={st.pid or '-':<10} healthy={st.healthy}")
+        child = known.get(spec.name, {})
+        last = child.get("last_exit") or {}
+        exit_text = last.get("signal") or (
+            "-" if last.get("code") is None else f"code {last['code']}"
+        )
+        click.echo(
+            f"{st.name:<14} pid={st.pid or '-':<8} alive={st.alive} healthy={st.healthy} "
+            f"restarts={child.get('restarts', 0)} last_exit={exit_text}"
+        )
         ok = ok and st.healthy
     sys.exit(0 if ok else 1)
 

@@ -14,12 +14,12 @@ def studio_processes(settings: Settings, every: bool = False) -> list[ProcessSpe
     started."""
     cli = [sys.executable, "-m", "filmstudio.cli"]
     return [
-        ProcessSpec("relay", [*cli, "relay"]),
-        ProcessSpec("projections", [*cli, "projections"]),
-        ProcessSpec("saga", [*cli, "saga"]),
-        ProcessSpec("workers", [*cli, "workers"]),
+        ProcessSpec("relay", [*cli, "relay"], heartbeat=True),
+        ProcessSpec("projections", [*cli, "projections"], heartbeat=True),
+        ProcessSpec("saga", [*cli, "saga"], heartbeat=True),
+        ProcessSpec("workers", [*cli, "workers"], heartbeat=True),
         *(
-            [ProcessSpec("final-workers", [*cli, "workers", "--quality", "final"])]
+            [ProcessSpec("final-workers", [*cli, "workers", "--quality", "final"], heartbeat=True)]
             if settings.model_backends or every
             else []
         ),

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+PR_SET_PDEATHSIG = 1
 
 
 class ServiceError(RuntimeError):
@@ -42,14 +45,22 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def write_atomically(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` in one step: a reader sees the old or the new file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(text)
+    os.replace(temporary, path)
+
+
 def write_pidfile(path: Path, pid: int) -> None:
     """Record ``pid`` with its start time, so a recycled pid is never mistaken for ours."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f"{pid} {_start_time(pid) or '-'}\n")
+    write_atomically(path, f"{pid} {_start_time(pid) or '-'}\n")
 
 
-def read_pidfile(path: Path) -> int | None:
-    """The pid in ``path`` if that very process still runs; a stale file is removed."""
+def read_pidfile(path: Path, remove_stale: bool = True) -> int | None:
+    """The pid in ``path`` if that very process still runs; a stale file is removed (unless
+    ``remove_stale`` is false: a reader that does not own the file leaves it to its writer)."""
     try:
         pid_text, _, started = path.read_text().strip().partition(" ")
         pid = int(pid_text)
@@ -57,8 +68,19 @@ def read_pidfile(path: Path) -> int | None:
         return None
     if pid_alive(pid) and started in ("", "-", _start_time(pid)):
         return pid
-    path.unlink(missing_ok=True)
+    if remove_stale:
+        path.unlink(missing_ok=True)
     return None
+
+
+def die_with_parent(sig: signal.Signals = signal.SIGKILL) -> None:
+    """In a child between fork and exec: have the kernel send ``sig`` when the parent dies
+    (Linux ``prctl(PR_SET_PDEATHSIG)``); exits at once if the parent is already gone."""
+    parent = os.getppid()
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 def terminate(pid: int, timeout: float, group: bool = True) -> None:

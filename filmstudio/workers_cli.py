@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 import click
 
@@ -13,6 +14,9 @@ from adapters.settings import get_settings
 from domain.stages import STAGES, Quality
 from filmstudio import bootstrap
 from filmstudio.shutdown import stop_on_signals
+
+log = logging.getLogger(__name__)
+STOP_SECONDS = 60.0  # a unit computing when the stop comes gets this long to finish
 
 
 @click.command("workers")
@@ -31,11 +35,42 @@ def workers(stages: tuple[str, ...], quality: Quality, log_level: str) -> None:
     except ValueError as unknown:
         raise click.BadParameter(str(unknown)) from None
     stop = stop_on_signals()
+    failed = run_until_one_fails(
+        [(f"worker-{worker.stage}-{quality}", worker.run) for worker in built], stop
+    )
+    if failed:
+        raise SystemExit(f"stage threads died: {', '.join(failed)}; exiting to be restarted")
+
+
+def run_until_one_fails(
+    loops: list[tuple[str, Callable[[threading.Event], None]]], stop: threading.Event
+) -> list[str]:
+    """Run each loop in its own thread until ``stop``; when one ends by an exception (or ends
+    before ``stop``), stop them all and return the names of those that failed, so the process
+    exits non-zero and its supervisor restarts it."""
+    failed: list[str] = []
+
+    def guarded(name: str, loop: Callable[[threading.Event], None]) -> None:
+        try:
+            loop(stop)
+        except BaseException:
+            log.exception("%s died", name)
+            failed.append(name)
+        else:
+            if not stop.is_set():
+                log.error("%s ended on its own", name)
+                failed.append(name)
+        finally:
+            stop.set()
+
     threads = [
-        threading.Thread(target=worker.run, args=(stop,), name=f"worker-{worker.stage}-{quality}")
-        for worker in built
+        threading.Thread(target=guarded, args=(name, loop), name=name, daemon=True)
+        for name, loop in loops
     ]
     for thread in threads:
         thread.start()
+    while not stop.wait(1.0):
+        pass
     for thread in threads:
-        thread.join()
+        thread.join(STOP_SECONDS)
+    return failed

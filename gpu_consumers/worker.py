@@ -18,11 +18,15 @@ from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 
-from confluent_kafka import Message, TopicPartition
+from confluent_kafka import KafkaException, Message, TopicPartition
 from pydantic import ValidationError
 
+from adapters import heartbeat
+from adapters.bus import KafkaBus
+from adapters.dead_letters import DeadLetters
 from adapters.kafka import consumer, producer, send
-from adapters.media import LocalMediaStore
+from adapters.media import LocalMediaStore, redeem
+from adapters.retry import Backoff, is_transient
 from adapters.settings import Settings
 from domain.stages import Quality
 from schemas.work import ProgressTick, UnitResult, WorkUnit
@@ -32,6 +36,7 @@ log = logging.getLogger(__name__)
 Compute = Callable[[WorkUnit, LocalMediaStore, Path], None]
 BatchCompute = Callable[[list[WorkUnit], LocalMediaStore, list[Path]], None]
 POLL_SECONDS = 0.5
+SESSION_MS = 10_000  # a killed worker's partitions go to another (or its successor) in 10 s
 
 
 def one_by_one(compute: Compute) -> BatchCompute:
@@ -73,16 +78,36 @@ class StageWorker:
         self._busy = False
 
     def run(self, stop: threading.Event) -> None:
+        """Work until ``stop``. A Kafka outage (a transient error) rebuilds the clients after a
+        capped backoff and resumes from the committed offsets, so what was not committed is
+        delivered again; any other error escapes, and the process exits to be restarted."""
+        backoff = Backoff(initial=1.0, cap=30.0)
+        while not stop.is_set():
+            try:
+                self._run_clients(stop, backoff)
+            except Exception as error:
+                if not is_transient(error):
+                    raise
+                wait = backoff.next()
+                log.warning("worker %s: %s; reconnecting in %.1f s", self.topic, error, wait)
+                stop.wait(wait)
+
+    def _run_clients(self, stop: threading.Event, backoff: Backoff) -> None:
+        group = self.topic.replace(".work.", ".workers.", 1)
         self._consumer = consumer(
             self.settings,
-            self.topic.replace(".work.", ".workers.", 1),
-            **{"max.poll.interval.ms": 300_000, "session.timeout.ms": 30_000},
+            group,
+            **{"max.poll.interval.ms": 300_000, "session.timeout.ms": SESSION_MS},
         )
         self._producer = producer(self.settings)
+        self._dead_letters = DeadLetters(
+            KafkaBus(self._producer), self.settings.topics.dead_letters(), group
+        )
         self._consumer.subscribe([self.topic], on_assign=self._on_assign, on_revoke=self._on_revoke)
         log.info("worker %s for %s started", self.name, self.topic)
         try:
             while not stop.is_set():
+                heartbeat.beat()
                 message = self._consumer.poll(POLL_SECONDS)
                 if message is None:
                     continue
@@ -90,15 +115,19 @@ class StageWorker:
                 if self.batch_size > 1:  # what is already waiting joins the batch
                     batch += self._consumer.consume(self.batch_size - 1, 0.05)
                 self._handle([m for m in batch if not self._error(m)], stop)
+                backoff.succeeded()
         finally:
             self._consumer.close()
             self._producer.flush(10)
 
     def _error(self, message: Message) -> bool:
-        if message.error():
-            log.warning("worker %s: %s", self.topic, message.error())
-            return True
-        return False
+        error = message.error()
+        if error is None:
+            return False
+        if error.fatal():
+            raise KafkaException(error)  # new clients are needed
+        log.warning("worker %s: %s", self.topic, error)
+        return True
 
     def _on_assign(self, consumer: object, partitions: list[TopicPartition]) -> None:
         self._assigned = partitions
@@ -112,9 +141,12 @@ class StageWorker:
         work: list[tuple[Message, WorkUnit]] = []
         for message in messages:
             try:
-                unit = WorkUnit.model_validate_json(message.value() or b"")
+                unit = redeem(WorkUnit.model_validate_json(message.value() or b""), self.media)
             except ValidationError as error:
                 self._dead_letter_malformed(message, str(error))
+                continue
+            except FileNotFoundError:  # its inputs were deleted: the owner was erased
+                self._dead_letter_malformed(message, "the unit's inputs are gone")
                 continue
             work.append((message, unit))
             self._tick(unit, "started")
@@ -193,6 +225,7 @@ class StageWorker:
                     if thread.is_alive():
                         return None
                 self._consumer.poll(POLL_SECONDS)  # paused: keeps the membership alive
+                heartbeat.beat()
                 thread.join(0)
         finally:
             self._busy = False
@@ -200,14 +233,9 @@ class StageWorker:
         return errors
 
     def _dead_letter_malformed(self, message: Message, error: str) -> None:
-        """A message that is not a unit at all can never succeed: straight to the DLQ."""
-        log.error("malformed unit on %s: %s", message.topic(), error[:300])
-        send(
-            self._producer,
-            self.settings.topics.dead_letters(self.stage),
-            (message.key() or b"").decode(),
-            message.value() or b"",
-        )
+        """A message that is not a unit at all can never succeed: to the dead letters, with
+        the reason, and past it."""
+        self._dead_letters.send_reason(message, "MalformedUnit", error)
         self._consumer.commit(message=message, asynchronous=False)
 
     def _tick(self, unit: WorkUnit, status: str, detail: str = "") -> None:

@@ -60,10 +60,14 @@ class PlannedUnit:
     inputs: StageInputs
     quality: Quality = "draft"
     version: str = VERSION
+    owner: str = ""  # the production's owner: artifacts are never shared between users
 
     def key(self, stage: str) -> str:
-        """The content address of the unit's artifact: changes exactly when an input does."""
-        return artifact_key(stage, self.quality, self.version, self.inputs.model_dump(mode="json"))
+        """The content address of the unit's artifact: changes exactly when an input does.
+        The owner is hashed in too, so erasing a user's artifacts never breaks another's film."""
+        inputs = self.inputs.model_dump(mode="json")
+        hashed = {"owner": self.owner, "inputs": inputs} if self.owner else inputs
+        return artifact_key(stage, self.quality, self.version, hashed)
 
 
 @dataclass(frozen=True)
@@ -85,8 +89,10 @@ class Production:
     def unit(self, name: str, inputs: StageInputs, model: bool = False) -> PlannedUnit:
         """A final-quality unit when `model` and the production is final quality."""
         if model and self.quality == "final":
-            return PlannedUnit(name, inputs, "final", f"model-{self.model_revision}")
-        return PlannedUnit(name, inputs)
+            return PlannedUnit(
+                name, inputs, "final", f"model-{self.model_revision}", owner=self.owner_id
+            )
+        return PlannedUnit(name, inputs, owner=self.owner_id)
 
     @property
     def size(self) -> tuple[int, int]:

@@ -17,7 +17,7 @@ from typing import Any
 from uuid import UUID
 
 from adapters.bus import MessageBus
-from adapters.media import LocalMediaStore
+from adapters.media import LocalMediaStore, claim_check
 from adapters.metadata import current_meta, message_context
 from adapters.settings import Settings
 from commands.pipeline import Pipeline
@@ -151,7 +151,9 @@ class ProductionSaga:
     def _work_unit(
         self, production_id: UUID, stage: str, planned: planning.PlannedUnit, attempt: int
     ) -> WorkUnit:
-        return WorkUnit(
+        """The unit as it travels: its inputs (creative text) claim-checked into the media
+        store, so work and dead-letter topics carry none."""
+        unit = WorkUnit(
             production_id=production_id,
             stage=stage,
             unit=planned.unit,
@@ -162,6 +164,7 @@ class ProductionSaga:
             causation_id=current_meta().causation_id,
             inputs=planned.inputs,
         )
+        return claim_check(unit, self.media)
 
     def _plan(self, production: Production, stage: str) -> list[planning.PlannedUnit]:
         context = self._context(production)

@@ -67,8 +67,29 @@ def user_verified(conn: Connection, keys: KeyStore, e: Envelope) -> None:
 
 
 def user_erased(conn: Connection, keys: KeyStore, e: Envelope) -> None:
-    _update_user(conn, e, "erased = true, email = '', display_name = ''")
-    conn.execute("DELETE FROM rm_voice_samples WHERE user_id = %s", (e.aggregate.id,))
+    """Every row of the user goes (already on `ErasureRequested`); only their id stays, in
+    `rm_erased_users`, so their events that arrive later (other topics) add nothing back."""
+    user_id = e.aggregate.id
+    conn.execute(
+        "INSERT INTO rm_erased_users (user_id) VALUES (%s) ON CONFLICT DO NOTHING", (user_id,)
+    )
+    for statement in FORGET_USER:
+        conn.execute(statement, {"user": user_id})
+
+
+FORGET_USER = (
+    "DELETE FROM rm_script_revisions WHERE project_id IN "
+    "(SELECT project_id FROM rm_projects WHERE owner_id = %(user)s)",
+    "DELETE FROM rm_projects WHERE owner_id = %(user)s",
+    "DELETE FROM rm_production_units WHERE production_id IN "
+    "(SELECT production_id FROM rm_productions WHERE owner_id = %(user)s)",
+    "DELETE FROM rm_productions WHERE owner_id = %(user)s",
+    "DELETE FROM rm_credit_ledger WHERE user_id = %(user)s",
+    "DELETE FROM rm_credit_accounts WHERE user_id = %(user)s",
+    "DELETE FROM rm_voice_samples WHERE user_id = %(user)s",
+    "DELETE FROM rm_users WHERE user_id = %(user)s",
+)
+NOT_ERASED = "NOT EXISTS (SELECT 1 FROM rm_erased_users WHERE user_id = %(owner)s)"
 
 
 def user_voice_sample_added(conn: Connection, keys: KeyStore, e: Envelope) -> None:
@@ -104,9 +125,9 @@ def _update_user(conn: Connection, e: Envelope, assignments: str, *values: Any) 
 
 def credits_opened(conn: Connection, keys: KeyStore, e: Envelope) -> None:
     conn.execute(
-        "INSERT INTO rm_credit_accounts (account_id, user_id) VALUES (%s, %s) "
-        "ON CONFLICT DO NOTHING",
-        (e.aggregate.id, UUID(e.payload["user_id"])),
+        "INSERT INTO rm_credit_accounts (account_id, user_id) SELECT %(id)s, %(owner)s "
+        f"WHERE {NOT_ERASED} ON CONFLICT DO NOTHING",
+        {"id": e.aggregate.id, "owner": UUID(e.payload["user_id"])},
     )
 
 
@@ -127,6 +148,12 @@ def credits_captured(conn: Connection, keys: KeyStore, e: Envelope) -> None:
     _move(conn, e, balance=p["released"], reserved=-(p["amount"] + p["released"]))
     note = f"{p['released']} unused credits released" if p["released"] else ""
     _ledger(conn, e, "captured", p["amount"], p["production_id"], reason=note)
+
+
+def credits_charged(conn: Connection, keys: KeyStore, e: Envelope) -> None:
+    p = e.payload
+    _move(conn, e, balance=-p["amount"], reserved=0)
+    _ledger(conn, e, "charged", p["amount"], None, p["purpose"], p["reference"])
 
 
 def credits_released(conn: Connection, keys: KeyStore, e: Envelope) -> None:
@@ -184,25 +211,33 @@ def project_created(conn: Connection, keys: KeyStore, e: Envelope) -> None:
     p = e.payload
     conn.execute(
         "INSERT INTO rm_projects (project_id, owner_id, title, language, aspect_ratio, "
-        "created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-        (
-            e.aggregate.id,
-            p["owner_id"],
-            p["title"],
-            p["language"],
-            p["aspect_ratio"],
-            e.occurred_at,
-            e.occurred_at,
-        ),
+        "created_at, updated_at) SELECT %(id)s, %(owner)s, %(title)s, %(language)s, %(ratio)s, "
+        f"%(at)s, %(at)s WHERE {NOT_ERASED} ON CONFLICT DO NOTHING",
+        {
+            "id": e.aggregate.id,
+            "owner": UUID(p["owner_id"]),
+            "title": p["title"],
+            "language": p["language"],
+            "ratio": p["aspect_ratio"],
+            "at": e.occurred_at,
+        },
     )
 
 
 def project_script_revised(conn: Connection, keys: KeyStore, e: Envelope) -> None:
     p = e.payload
-    conn.execute(
+    conn.execute(  # only for a projected project: none of an erased owner
         "INSERT INTO rm_script_revisions (project_id, revision, script_format, script_text, "
-        "revised_at) VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-        (e.aggregate.id, p["revision"], p["script_format"], p["text"], e.occurred_at),
+        "revised_at) SELECT %s, %s, %s, %s, %s "
+        "WHERE EXISTS (SELECT 1 FROM rm_projects WHERE project_id = %s) ON CONFLICT DO NOTHING",
+        (
+            e.aggregate.id,
+            p["revision"],
+            p["script_format"],
+            p["text"],
+            e.occurred_at,
+            e.aggregate.id,
+        ),
     )
     _update_project(
         conn,
@@ -251,18 +286,18 @@ def production_requested(conn: Connection, keys: KeyStore, e: Envelope) -> None:
     conn.execute(
         "INSERT INTO rm_productions (production_id, project_id, owner_id, revision, options, "
         "credits, estimated_seconds, status, requested_at, updated_at) "
-        "VALUES (%s, %s, %s, %s, %s, %s, %s, 'requested', %s, %s) ON CONFLICT DO NOTHING",
-        (
-            e.aggregate.id,
-            p["project_id"],
-            p["owner_id"],
-            p["revision"],
-            Jsonb(p["options"]),
-            p["credits"],
-            p["estimated_seconds"],
-            e.occurred_at,
-            e.occurred_at,
-        ),
+        "SELECT %(id)s, %(project)s, %(owner)s, %(revision)s, %(options)s, %(credits)s, "
+        f"%(seconds)s, 'requested', %(at)s, %(at)s WHERE {NOT_ERASED} ON CONFLICT DO NOTHING",
+        {
+            "id": e.aggregate.id,
+            "project": UUID(p["project_id"]),
+            "owner": UUID(p["owner_id"]),
+            "revision": p["revision"],
+            "options": Jsonb(p["options"]),
+            "credits": p["credits"],
+            "seconds": p["estimated_seconds"],
+            "at": e.occurred_at,
+        },
     )
 
 
@@ -277,10 +312,15 @@ def production_cancelled(conn: Connection, keys: KeyStore, e: Envelope) -> None:
 def production_stage_started(conn: Connection, keys: KeyStore, e: Envelope) -> None:
     p = e.payload
     with conn.cursor() as cur:
-        cur.executemany(
+        cur.executemany(  # only for a projected production: none of an erased owner
             "INSERT INTO rm_production_units (production_id, stage, unit, attempt, status, "
-            "updated_at) VALUES (%s, %s, %s, 1, 'running', %s) ON CONFLICT DO NOTHING",
-            [(e.aggregate.id, p["stage"], unit, e.occurred_at) for unit in p["units"]],
+            "updated_at) SELECT %(id)s, %(stage)s, %(unit)s, 1, 'running', %(at)s "
+            "WHERE EXISTS (SELECT 1 FROM rm_productions WHERE production_id = %(id)s) "
+            "ON CONFLICT DO NOTHING",
+            [
+                {"id": e.aggregate.id, "stage": p["stage"], "unit": unit, "at": e.occurred_at}
+                for unit in p["units"]
+            ],
         )
     _production_status(conn, e, "running")
 
@@ -345,6 +385,7 @@ APPLY: dict[str, Apply] = {
     "user.Registered": user_registered,
     "user.ProfileChanged": user_profile_changed,
     "user.Verified": user_verified,
+    "user.ErasureRequested": user_erased,  # hidden at once; the same again on Erased
     "user.Erased": user_erased,
     "user.VoiceSampleAdded": user_voice_sample_added,
     "user.VoiceSampleRemoved": user_voice_sample_removed,
@@ -353,6 +394,7 @@ APPLY: dict[str, Apply] = {
     "credits.Reserved": credits_reserved,
     "credits.Captured": credits_captured,
     "credits.Released": credits_released,
+    "credits.Charged": credits_charged,
     "project.Created": project_created,
     "project.ScriptRevised": project_script_revised,
     "project.SettingsChanged": project_settings_changed,
@@ -387,4 +429,5 @@ class ReadModelProjection:
         handler = APPLY.get(envelope.type)
         if handler is None:
             raise LookupError(f"the {NAME} projection has no handler for {envelope.type}")
-        handler(conn, self.keys, envelope)
+        opened = self.keys.open_fields(envelope.type, envelope.payload)  # sealed creative text
+        handler(conn, self.keys, envelope.model_copy(update={"payload": opened}))

@@ -3,7 +3,8 @@
 Each batch of messages is applied in one Postgres transaction together with the partitions'
 next offsets, the aggregates' last applied sequences (republished duplicates are dropped) and
 the read-your-writes watermark; on assignment the consumer seeks to the stored offsets, so Kafka's
-own committed offsets are only a copy for operators' lag tooling.
+own committed offsets are only a copy for operators' lag tooling. A message that cannot be
+applied is dead-lettered and counted as consumed; an outage is waited out (``adapters.retry``).
 """
 
 from __future__ import annotations
@@ -26,9 +27,12 @@ from confluent_kafka import (
 from psycopg import Connection
 from psycopg_pool import ConnectionPool
 
-from adapters import kafka
+from adapters import heartbeat, kafka
+from adapters.bus import KafkaBus
+from adapters.dead_letters import DeadLetters
 from adapters.relay import lock_key
 from adapters.relay_position import RELAY_KEY, RelayPosition
+from adapters.retry import Backoff, is_transient
 from adapters.settings import Settings
 from projections import state
 from projections.base import Projection
@@ -42,6 +46,7 @@ __all__ = ["Blocked", "ProjectionRunner", "wait_for_position"]
 
 BATCH_SIZE = 500
 POLL_TIMEOUT = 0.2
+SESSION_MS = 10_000  # a killed runner's partitions go to its successor within 10 s
 
 
 class Blocked(Exception):
@@ -53,6 +58,7 @@ class BatchResult:
     applied: int = 0
     duplicates: int = 0
     position: int = 0
+    skipped: int = 0  # dead-lettered
 
 
 class ProjectionRunner:
@@ -64,6 +70,7 @@ class ProjectionRunner:
         pool: ConnectionPool,
         projection: Projection,
         batch_size: int = BATCH_SIZE,
+        dead_letters: DeadLetters | None = None,
     ) -> None:
         self.settings = settings
         self.pool = pool
@@ -74,21 +81,48 @@ class ProjectionRunner:
         self.lock = lock_key(settings.topics.group(f"projection.{projection.name}"))
         self.generation: int | None = None
         self.applied = 0
+        self._dead_letters = dead_letters
         with pool.connection() as conn:
             state.ensure_schema(conn, projection.schema)
 
     def consumer(self, group: str, **extra: Any) -> Consumer:
         """A consumer whose offsets live in PostgreSQL with the projection, never in Kafka."""
-        return kafka.consumer(self.settings, group, **{"enable.auto.offset.store": False, **extra})
+        return kafka.consumer(
+            self.settings,
+            group,
+            **{"enable.auto.offset.store": False, "session.timeout.ms": SESSION_MS, **extra},
+        )
 
     def run(self, stop: threading.Event) -> None:
-        """Apply the topics live until ``stop``; pauses while a replay holds the projection."""
+        """Apply the topics live until ``stop``; pauses while a replay holds the projection.
+
+        A transient failure (PostgreSQL restarting, the broker away) closes the consumer and,
+        after a capped backoff, starts over from the offsets stored with the read models."""
+        backoff = Backoff(initial=0.5, cap=30.0)
+        while not stop.is_set():
+            try:
+                self._follow(stop, backoff)
+            except Exception as error:
+                if not is_transient(error):
+                    raise
+                wait = backoff.next()
+                log.warning(
+                    "projection %s: %s: %s; resuming in %.1f s",
+                    self.projection.name,
+                    type(error).__name__,
+                    error,
+                    wait,
+                )
+                stop.wait(wait)
+
+    def _follow(self, stop: threading.Event, backoff: Backoff) -> None:
         group = self.settings.topics.group(f"projection.{self.projection.name}")
         consumer = self.consumer(group)
         consumer.subscribe(self.topics, on_assign=self._on_assign)
         blocked = False
         try:
             while not stop.is_set():
+                heartbeat.beat()
                 if blocked:
                     blocked = not self._resync(consumer)
                     continue
@@ -102,9 +136,57 @@ class ProjectionRunner:
                     consumer.pause(consumer.assignment())
                     blocked = True
                     continue
+                backoff.succeeded()
                 self._commit_copy(consumer, messages)
         finally:
             consumer.close()
+
+    def apply_batch(self, messages: Sequence[Message], guard: bool) -> BatchResult:
+        """Apply the messages not applied yet, in one transaction with the new offsets (see
+        ``apply_once``). When the batch fails for a reason that is not transient (a message that
+        is malformed or cannot be projected), its messages are applied one by one, and each one
+        that fails alone is dead-lettered and counted as consumed, so the rest go on and the
+        offsets and the watermark stay exact (live and in a replay alike)."""
+        try:
+            return self.apply_once(messages, guard)
+        except Blocked:
+            raise
+        except Exception as error:
+            if is_transient(error):
+                raise
+            log.warning(
+                "projection %s: a batch of %d failed (%s); applying one by one",
+                self.projection.name,
+                len(messages),
+                type(error).__name__,
+            )
+        total = BatchResult()
+        for message in messages:
+            try:
+                result = self.apply_once([message], guard)
+            except Blocked:
+                raise
+            except Exception as error:
+                if is_transient(error):
+                    raise
+                self.dead_letters.send(message, error)
+                result = self.apply_once([message], guard, skip=True)
+            total.applied += result.applied
+            total.duplicates += result.duplicates
+            total.skipped += result.skipped
+            total.position = result.position
+        return total
+
+    @property
+    def dead_letters(self) -> DeadLetters:
+        """Where messages the projection cannot apply go (made on first use)."""
+        if self._dead_letters is None:
+            self._dead_letters = DeadLetters(
+                KafkaBus(kafka.producer(self.settings)),
+                self.settings.topics.dead_letters(),
+                self.settings.topics.group(f"projection.{self.projection.name}"),
+            )
+        return self._dead_letters
 
     def poll(self, consumer: Consumer, timeout: float = POLL_TIMEOUT) -> list[Message]:
         """One message within ``timeout``, then whatever else is ready, up to a batch."""
@@ -153,11 +235,14 @@ class ProjectionRunner:
         except KafkaException:
             log.debug("offset copy to Kafka failed", exc_info=True)
 
-    def apply_batch(self, messages: Sequence[Message], guard: bool) -> BatchResult:
+    def apply_once(
+        self, messages: Sequence[Message], guard: bool, skip: bool = False
+    ) -> BatchResult:
         """Apply the messages not applied yet, in one transaction with the new offsets.
 
         ``guard``: take the projection's shared lock (a replay holds it exclusively) and check
         that no replay rebuilt the projection since our offsets were sought; else ``Blocked``.
+        ``skip``: only record the messages as consumed (they were dead-lettered).
         """
         for message in messages:
             error = message.error()
@@ -179,21 +264,21 @@ class ProjectionRunner:
                 raise Blocked
             stored = state.offsets(conn, name, lock=True)
             fresh = [m for m in messages if m.offset() >= stored.get(_tp(m), 0)]
-            result = self._apply(conn, fresh)
-            result.position = self._watermark(conn, position, fresh)
+            result = self._apply(conn, fresh, skip)
+            result.position = self._watermark(conn, position, [] if skip else fresh)
         self.applied += result.applied
         return result
 
-    def _apply(self, conn: Connection, messages: Sequence[Message]) -> BatchResult:
+    def _apply(self, conn: Connection, messages: Sequence[Message], skip: bool) -> BatchResult:
         name = self.projection.name
         envelopes = [
             Envelope.from_bytes(m.value())
             for m in messages
-            if m.topic() != self.settings.topics.relay_position
+            if m.topic() != self.settings.topics.relay_position and not skip
         ]
         last = state.sequences(conn, name, {e.aggregate.id for e in envelopes})
         applied: dict[UUID, int] = {}
-        result = BatchResult()
+        result = BatchResult(skipped=len(messages) if skip else 0)
         with conn.pipeline():
             for envelope in envelopes:
                 aggregate = envelope.aggregate

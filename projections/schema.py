@@ -10,6 +10,7 @@ READ_MODEL_TABLES = (
     "rm_credit_ledger",
     "rm_production_units",
     "rm_voice_samples",
+    "rm_erased_users",
 )
 
 SCHEMA = """
@@ -95,4 +96,7 @@ CREATE TABLE IF NOT EXISTS rm_credit_ledger (
     occurred_at timestamptz NOT NULL
 );
 CREATE INDEX IF NOT EXISTS rm_credit_ledger_user ON rm_credit_ledger (user_id, position);
+CREATE TABLE IF NOT EXISTS rm_erased_users (
+    user_id uuid PRIMARY KEY
+);
 """

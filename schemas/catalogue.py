@@ -76,3 +76,19 @@ def _catalogue() -> dict[str, EventType]:
 
 BY_TOPIC: dict[str, EventType] = _catalogue()
 BY_TYPE: dict[str, EventType] = {e.type: e for e in BY_TOPIC.values()}
+
+# Creative text a creator types, sealed under the aggregate owner's key by the event store's
+# mapper (`adapters.eventstore`): on the wire each stays a string, now a "v2:<owner>:..." token,
+# so no new version is needed. Destroying the owner's key shreds them everywhere.
+SEALED_FIELDS: dict[str, tuple[str, ...]] = {
+    "project.Created": ("title",),
+    "project.SettingsChanged": ("title",),
+    "project.ScriptRevised": ("text",),
+    "project.ScriptSuggested": ("text",),
+    "production.Cancelled": ("reason",),
+}
+# The events that name an aggregate's owner: the key their aggregate's sealed fields use.
+OWNER_FIELDS: dict[str, str] = {
+    "project.Created": "owner_id",
+    "production.Requested": "owner_id",
+}

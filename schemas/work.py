@@ -169,7 +169,9 @@ class Traced(Message):
 
 class WorkUnit(Traced):
     """One unit on `studio.work.<stage>` (`.final` for final quality), keyed by unit id;
-    `key` is its artifact's address; `quality` names the backend that computes it."""
+    `key` is its artifact's address; `quality` names the backend that computes it. On the wire
+    `inputs` is None: the saga claim-checks them into the media store and the worker reads them
+    back (`adapters.media.claim_check`, `redeem`), so no creative text travels on Kafka."""
 
     production_id: UUID
     stage: str
@@ -177,12 +179,14 @@ class WorkUnit(Traced):
     attempt: int = Field(ge=1)
     quality: Quality
     key: str
-    inputs: StageInputs
+    inputs: StageInputs | None = None
 
     @field_validator("inputs", mode="before")
     @classmethod
-    def _inputs_of_the_stage(cls, inputs: Any, info: ValidationInfo) -> UnitInputs:
+    def _inputs_of_the_stage(cls, inputs: Any, info: ValidationInfo) -> UnitInputs | None:
         """Validates the inputs as the model of the unit's stage (`STAGE_INPUTS`)."""
+        if inputs is None:
+            return None
         stage = info.data.get("stage")
         model = STAGE_INPUTS.get(stage) if isinstance(stage, str) else None
         if model is None:

@@ -33,7 +33,7 @@ def command_side(settings: Settings) -> Iterator[Studio]:
     with connection_pool(settings, max_size=4, name="test-commands") as pool:
         keys = KeyStore(pool, settings.secret("master_key"))
         keys.ensure_schema()
-        store = EventStore(settings)
+        store = EventStore(settings, keys)
         try:
             yield Studio(settings, store, keys)
         finally:

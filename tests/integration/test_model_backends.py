@@ -191,7 +191,7 @@ def test_voice_samples_are_sealed_and_erased_with_their_owner(final, tmp_path):
         "/v1/voices", data={"name": "x"}, files={"sample": ("x.wav", b"not audio", "audio/wav")},
         headers=auth,
     )  # fmt: skip
-    assert not_audio.status_code == 422 and "FFmpeg" in not_audio.json()["detail"]
+    assert not_audio.status_code == 415 and "wav, flac" in not_audio.json()["detail"]
 
     someone_else = creator(final)
     project = client.post(
@@ -224,7 +224,7 @@ def test_voice_samples_are_sealed_and_erased_with_their_owner(final, tmp_path):
 
 def test_script_help_suggests_and_accepting_revises_the_script(final):
     client = final["client"]
-    headers = creator(final)
+    headers = creator(final, credits=1)  # script help costs 1 credit a suggestion
     auth = {"Authorization": headers["Authorization"]}
     project = client.post("/v1/projects", json={"title": "t"}, headers=auth).json()
     path = f"/v1/projects/{project['project_id']}"
@@ -239,6 +239,13 @@ def test_script_help_suggests_and_accepting_revises_the_script(final):
     suggestion = help_.json()
     assert suggestion["suggested"].startswith("INT. TEMPLE COURTYARD - DAWN")
     assert suggestion["suggested"] != suggestion["original"]
+    paid = client.post(f"{path}/script/help", json={"action": "expand", "scene": 1}, headers=auth)
+    assert paid.status_code == 402, "the one credit paid for the first suggestion"
+    ledger = client.get(
+        "/v1/credits", headers=auth, params={"min_position": suggestion["position"]}
+    ).json()
+    assert ledger["balance"] == 0
+    assert ledger["ledger"][0]["kind"] == "charged"  # newest first
     accepted = client.post(
         f"{path}/script/suggestions/{suggestion['suggestion_id']}/accept", headers=auth
     )

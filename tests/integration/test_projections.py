@@ -91,7 +91,9 @@ def test_the_read_models_show_what_the_commands_did(flow):
             500 - kept.reserved_credits,
             kept.reserved_credits,
         )
-        assert users[bob] == ("", "", "creator", True, 30, 0)
+        assert bob not in users, "an erased user's row stays"
+        erased = conn.execute("SELECT user_id FROM rm_erased_users").fetchall()
+        assert (bob,) in erased
         ledger = conn.execute(
             "SELECT kind, amount, production_id, source, reason FROM rm_credit_ledger "
             "WHERE user_id = %s ORDER BY position",

@@ -160,10 +160,11 @@ def test_erase_user_shreds_the_key_releases_the_email_and_removes_voice_samples(
     assert creator(memory, "meera@example.com") != user_id  # the email is free again
 
 
-def test_erasing_an_erased_user_is_not_found(memory):
+def test_erasing_an_erased_user_again_records_nothing_and_an_unknown_one_is_not_found(memory):
     user_id = creator(memory)
-    memory.studio.erase_user(user_id)
-    refused(memory, NotFound, "no such user", lambda: memory.studio.erase_user(user_id))
+    position = memory.studio.erase_user(user_id)
+    assert memory.studio.erase_user(user_id) == position == memory.store.last_position()
+    refused(memory, NotFound, "no such user", lambda: memory.studio.erase_user(uuid4()))
 
 
 # Credits
@@ -254,7 +255,9 @@ def test_revise_script_keeps_every_revision_numbered(memory):
     [
         ("screenplay", SCRIPT, "format must be one of fountain, plain"),
         ("fountain", "  \n\t", "a script needs some text"),
-        ("plain", "x" * 500_001, "a script has at most 500000 characters"),
+        ("plain", "x" * 400_001, "a script is at most 400000 bytes in UTF-8"),
+        ("plain", "\u0915" * 133_334, "a script is at most 400000 bytes in UTF-8"),
+        ("plain", "INT. ROOM\n\x00", "a script contains the control character U\\+0000"),
     ],
 )
 def test_revise_script_refuses_a_bad_format_or_text(memory, script_format, text, message):
@@ -571,9 +574,10 @@ def test_adding_the_same_sample_id_twice_records_it_once(memory):
         ("  ", tone(3.5), "a voice sample's name has 1 to 80 characters"),
         ("x" * 81, tone(3.5), "a voice sample's name has 1 to 80 characters"),
         ("short", tone(1.0), "a voice sample lasts 3 to 60 seconds, not 1.0"),
-        ("noise", b"this is not audio at all", "not audio that FFmpeg can read"),
+        ("noise", b"this is not audio at all", "one of these formats: wav, flac"),
+        ("broken", b"RIFF\x00\x00\x00\x00WAVEnoise", "not audio that FFmpeg can read"),
     ],
-    ids=["empty name", "long name", "too short", "not audio"],
+    ids=["empty name", "long name", "too short", "not audio", "broken wav"],
 )
 def test_a_bad_voice_sample_is_invalid_and_not_stored(memory, name, audio, message):
     user_id = creator(memory)

@@ -3,10 +3,9 @@
 from uuid import UUID, uuid4
 
 import pytest
-from eventsourcing.application import Application
-from eventsourcing.utils import get_topic
 
-from adapters.eventstore import MetadataMapper
+from adapters.eventstore import EventStore
+from adapters.keystore import KeyStore
 from adapters.metadata import message_context
 from adapters.relay import lock_key, to_envelope
 from adapters.relay_position import RelayPosition
@@ -19,9 +18,7 @@ from schemas.envelope import Envelope, event_id
 
 @pytest.fixture
 def store():
-    app = Application(
-        env={"PERSISTENCE_MODULE": "eventsourcing.popo", "MAPPER_TOPIC": get_topic(MetadataMapper)}
-    )
+    app = EventStore.in_memory(KeyStore.in_memory("test-master"))
     yield app
     app.close()
 
@@ -32,6 +29,7 @@ def recorded(store):
 
 def test_envelopes_carry_identity_order_metadata_and_payload(store):
     user_id = uuid4()
+    store.keys.create_key(user_id)
     user = User(
         id=user_id,
         email_cipher="e",
@@ -65,7 +63,12 @@ def test_envelopes_carry_identity_order_metadata_and_payload(store):
     assert opened.aggregate.id == credit_account_id(user_id)
     assert UUID(opened.payload["user_id"]) == user_id
     assert revised.aggregate.sequence == 2
-    assert revised.payload == {"revision": 1, "script_format": "plain", "text": "Hello there."}
+    assert revised.payload["text"].startswith(f"v2:{user_id}:"), "the script is sealed"
+    assert store.keys.open_text(revised.payload["text"]) == "Hello there."
+    assert {k: v for k, v in revised.payload.items() if k != "text"} == {
+        "revision": 1,
+        "script_format": "plain",
+    }
     for envelope in envelopes:
         assert envelope.event_id == event_id(envelope.aggregate.id, envelope.aggregate.sequence)
         assert (envelope.actor, envelope.correlation_id) == (str(user_id), "corr-1")
@@ -83,9 +86,7 @@ def test_envelope_bytes_and_headers_round_trip(store):
 
 
 def test_events_outside_a_command_are_the_systems():
-    app = Application(
-        env={"PERSISTENCE_MODULE": "eventsourcing.popo", "MAPPER_TOPIC": get_topic(MetadataMapper)}
-    )
+    app = EventStore.in_memory()
     app.save(CreditAccount(user_id=uuid4()))
     envelope = to_envelope(app.mapper, recorded(app)[0])
     assert envelope.actor == "system" and envelope.correlation_id == ""

@@ -111,7 +111,7 @@ def test_every_stage_survives_the_wire_unchanged(draft, final):
                 assert decoded == unit
                 assert type(decoded.inputs) is STAGE_INPUTS[stage]
                 again = planning.PlannedUnit(
-                    planned.unit, decoded.inputs, planned.quality, planned.version
+                    planned.unit, decoded.inputs, planned.quality, planned.version, planned.owner
                 )
                 assert again.key(stage) == unit.key, "the key is the same after the trip"
                 letter = DeadLetter(unit=unit, error="boom", attempts=3)

@@ -1,0 +1,1 @@
+"""Benchmarks and the fault suite, run from the repository root (``python -m bench.chaos``)."""
