@@ -14,6 +14,7 @@ from adapters.settings import Settings
 from api.auth import Token, Tokens, unauthorized
 from api.idempotency import MAX_KEY_LENGTH, IdempotencyStore, request_hash
 from api.queries import ReadModels
+from api.ratelimit import RateLimits
 from commands.handlers import Identity, Studio
 from projections.runner import wait_for_position
 
@@ -28,6 +29,7 @@ class Services:
     reads: ReadModels
     idempotency: IdempotencyStore
     tokens: Tokens
+    rate_limits: RateLimits
 
 
 def services(request: Request) -> Services:

@@ -11,8 +11,6 @@ import random
 from fastapi import HTTPException, Request
 from psycopg_pool import ConnectionPool
 
-from adapters.postgres import create_tables
-
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS rate_limits (
     bucket text PRIMARY KEY,
@@ -52,12 +50,11 @@ def client_ip(request: Request) -> str:
 
 
 class RateLimits:
-    """Counters in one table; its schema is created on first use by each process."""
+    """Counters in the `rate_limits` table (`SCHEMA`, created with the API's other tables)."""
 
     def __init__(self, pool: ConnectionPool, window_seconds: int) -> None:
         self.pool = pool
         self.window_seconds = window_seconds
-        self._ready = False
 
     def hit(self, kind: str, who: str, limit: int, reason: str) -> None:
         """Count a request; 429 when the window now holds more than `limit`."""
@@ -79,9 +76,6 @@ class RateLimits:
 
     def _execute(self, sql: str, name: str) -> tuple[int, float] | None:
         with self.pool.connection() as conn:
-            if not self._ready:
-                create_tables(conn, SCHEMA)
-                self._ready = True
             row = conn.execute(sql, {"bucket": name, "window": self.window_seconds}).fetchone()
             if random.random() < CLEANUP_CHANCE:  # noqa: S311 - not for security
                 conn.execute(CLEANUP_SQL, (2 * self.window_seconds,))
@@ -91,12 +85,3 @@ class RateLimits:
 def _limited(reason: str, remaining: float) -> HTTPException:
     retry = max(1, math.ceil(float(remaining)))
     return HTTPException(429, f"{reason}; retry in {retry} s", headers={"Retry-After": str(retry)})
-
-
-def rate_limits(request: Request, pool: ConnectionPool, window_seconds: int) -> RateLimits:
-    """This app's rate limits (one per process, kept on the app's state)."""
-    limits: RateLimits | None = getattr(request.app.state, "rate_limits", None)
-    if limits is None or limits.pool is not pool:
-        limits = RateLimits(pool, window_seconds)
-        request.app.state.rate_limits = limits
-    return limits

@@ -14,7 +14,7 @@ from api import models
 from api.deps import Caller, Consistent, IdempotencyKey, Svc, once
 from api.problems import problems
 from api.production_view import production_view
-from api.ratelimit import client_ip, rate_limits
+from api.ratelimit import client_ip
 from domain.estimate import estimate
 from domain.production import ProductionOptions, Quality
 from domain.text import TooLarge, unstorable
@@ -39,7 +39,7 @@ def _found(row: dict[str, Any] | None, what: str) -> dict[str, Any]:
 def register(
     body: models.Register, request: Request, svc: Svc, key: IdempotencyKey = None
 ) -> JSONResponse:
-    limits, s = rate_limits(request, svc.pool, svc.settings.rate_window_seconds), svc.settings
+    limits, s = svc.rate_limits, svc.settings
     limits.hit("register:ip", client_ip(request), s.register_per_ip, "too many sign-ups from here")
     limits.hit("register:email", body.email, s.register_per_email, "too many sign-ups of an email")
 
@@ -60,7 +60,7 @@ def register(
 def token(
     form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Request, svc: Svc
 ) -> models.Token:
-    limits, s = rate_limits(request, svc.pool, svc.settings.rate_window_seconds), svc.settings
+    limits, s = svc.rate_limits, svc.settings
     limits.hit("token:ip", client_ip(request), s.token_per_ip, "too many sign-ins from here")
     failures = ("token:failures", form.username)
     limits.check(*failures, s.token_failures_per_email, "too many failed sign-ins to this account")

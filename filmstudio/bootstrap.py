@@ -38,6 +38,8 @@ from api.deps import Services
 from api.idempotency import SCHEMA as IDEMPOTENCY_SCHEMA
 from api.idempotency import IdempotencyStore
 from api.queries import ReadModels
+from api.ratelimit import SCHEMA as RATE_LIMIT_SCHEMA
+from api.ratelimit import RateLimits
 from commands.handlers import Studio
 from commands.pipeline import Pipeline
 from domain.stages import FINAL_QUALITY_STAGES, STAGES, Quality
@@ -60,7 +62,9 @@ def api_services(settings: Settings) -> Services:
     """What the API's routes use: the command side on PostgreSQL, read models, tokens."""
     pool = connection_pool(settings, max_size=16, name="api")
     with pool.connection() as conn:
-        ensure_schema(conn, KEYSTORE_SCHEMA, IDEMPOTENCY_SCHEMA, READ_MODEL_SCHEMA)
+        ensure_schema(
+            conn, KEYSTORE_SCHEMA, IDEMPOTENCY_SCHEMA, RATE_LIMIT_SCHEMA, READ_MODEL_SCHEMA
+        )
     keys = KeyStore(pool, settings.secret("master_key"))
     studio = Studio(settings, EventStore(settings, keys), keys)
     with message_context(actor="system:startup"):
@@ -74,6 +78,7 @@ def api_services(settings: Settings) -> Services:
         reads=ReadModels(pool),
         idempotency=IdempotencyStore(pool),
         tokens=Tokens(settings.secret("jwt_secret"), settings.token_ttl_seconds),
+        rate_limits=RateLimits(pool, settings.rate_window_seconds),
     )
 
 

@@ -5,25 +5,22 @@ erased, nothing of theirs is readable anywhere: every Kafka topic of the test's 
 
 from __future__ import annotations
 
-import io
 import os
 import subprocess
 import time
 import uuid
-import wave
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import numpy as np
 import psycopg
-import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from adapters.settings import Settings
 from filmstudio.stack import postgres
-from tests.integration.conftest import free_port, start_studio
+from tests.integration import test_pipeline
+from tests.support.audio import tone
 
 RENDER_TIMEOUT = 420
 TAG = uuid.uuid4().hex[:10]
@@ -40,39 +37,7 @@ NILA
 """
 
 
-@pytest.fixture(scope="module")
-def full(isolated_settings: Callable[[], Settings], tmp_path_factory) -> Iterator[dict]:
-    """A whole studio (API, relay, projections, saga, workers) with its own media store."""
-    media = tmp_path_factory.mktemp("media")
-    settings = isolated_settings().model_copy(update={"api_port": free_port(), "media_dir": media})
-    base_url, processes = start_studio(
-        settings, tmp_path_factory.mktemp("erasure-logs"), "saga", "workers"
-    )
-    client = httpx.Client(base_url=base_url, timeout=30)
-    admin = client.post(
-        "/v1/auth/token",
-        data={"username": settings.admin_email, "password": settings.secret("admin_password")},
-    )
-    yield {
-        "settings": settings,
-        "client": client,
-        "admin": {"Authorization": f"Bearer {admin.json()['access_token']}"},
-        "processes": processes,
-    }
-    client.close()
-    for process in reversed(processes):
-        process.stop()
-
-
-def tone(seconds: float = 4.0, rate: int = 16_000) -> bytes:
-    t = np.arange(int(seconds * rate)) / rate
-    out = io.BytesIO()
-    with wave.open(out, "wb") as writer:
-        writer.setnchannels(1)
-        writer.setsampwidth(2)
-        writer.setframerate(rate)
-        writer.writeframes((0.3 * np.sin(2 * np.pi * 220 * t) * 32767).astype("<i2").tobytes())
-    return out.getvalue()
+full = test_pipeline.full  # a whole studio of this module's own, with its own media store
 
 
 def ok(response: httpx.Response, status: int = 200) -> dict:

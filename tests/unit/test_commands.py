@@ -3,12 +3,9 @@ and each of its refusals, by error type and message."""
 
 from __future__ import annotations
 
-import io
-import wave
 from collections.abc import Callable
 from uuid import UUID, uuid4
 
-import numpy as np
 import pytest
 
 from adapters.keystore import ERASED
@@ -21,6 +18,7 @@ from domain.project import Project
 from domain.user import MAX_VOICE_SAMPLES, User
 from filmstudio import bootstrap
 from filmstudio.bootstrap import InMemoryStudio
+from tests.support.audio import tone
 
 SCRIPT = (
     "INT. HOUSE - DAY\n\nMeera lights a lamp.\n\nMEERA\nLight the lamp.\n\n"
@@ -48,19 +46,6 @@ def balance(memory: InMemoryStudio, owner: UUID) -> int:
 
 def types(memory: InMemoryStudio, after: int = 0) -> list[str]:
     return [e.type for e in memory.envelopes(after)]
-
-
-def tone(seconds: float, rate: int = 16_000) -> bytes:
-    """A WAV of a quiet 220 Hz tone."""
-    t = np.arange(int(seconds * rate)) / rate
-    pcm = (0.3 * np.sin(2 * np.pi * 220 * t) * 32767).astype("<i2")
-    out = io.BytesIO()
-    with wave.open(out, "wb") as writer:
-        writer.setnchannels(1)
-        writer.setsampwidth(2)
-        writer.setframerate(rate)
-        writer.writeframes(pcm.tobytes())
-    return out.getvalue()
 
 
 def refused(

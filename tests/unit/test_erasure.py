@@ -3,11 +3,8 @@ nothing of the user stays readable: events, work messages, media, voice samples,
 
 from __future__ import annotations
 
-import io
-import wave
 from uuid import UUID
 
-import numpy as np
 import pytest
 
 from adapters.keystore import ERASED
@@ -18,22 +15,12 @@ from domain.production import ProductionOptions
 from domain.screenplay import analyse
 from filmstudio.bootstrap import InMemoryStudio
 from schemas.work import UnitResult, WorkUnit
+from tests.support.audio import tone
 
 EMAIL, NAME, PASSWORD = "quokka@example.com", "Quinn Quokka", "lamp-light-42"
 TITLE = "Moonlit Quokka"
 LINE = "The lantern hums a tune nobody taught it."
 SCRIPT = f"INT. ATTIC - NIGHT\n\nMEERA\n{LINE}\n"
-
-
-def tone(seconds: float = 3.5, rate: int = 16_000) -> bytes:
-    t = np.arange(int(seconds * rate)) / rate
-    out = io.BytesIO()
-    with wave.open(out, "wb") as writer:
-        writer.setnchannels(1)
-        writer.setsampwidth(2)
-        writer.setframerate(rate)
-        writer.writeframes((0.3 * np.sin(2 * np.pi * 220 * t) * 32767).astype("<i2").tobytes())
-    return out.getvalue()
 
 
 def deliver(memory: InMemoryStudio, after: int) -> int:
@@ -50,7 +37,7 @@ def creator_with_work(memory: InMemoryStudio) -> tuple[UUID, UUID, WorkUnit]:
     analysis unit is dispatched and completed (its artifact in the media store)."""
     user_id, _ = memory.studio.register(EMAIL, PASSWORD, NAME)
     memory.studio.grant_credits(user_id, 1000, "test")
-    memory.studio.add_voice_sample(user_id, "my voice", tone())
+    memory.studio.add_voice_sample(user_id, "my voice", tone(3.5))
     project_id, _ = memory.studio.create_project(user_id, TITLE, "en", "16:9")
     memory.studio.revise_script(user_id, project_id, "fountain", SCRIPT)
     production_id = memory.studio.request_production(
