@@ -13,8 +13,21 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from adapters.topics import Topics
+from domain.billing import Plan
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+# The catalogue a fresh installation sells; an operator sets FILMSTUDIO_BILLING_PLANS (JSON) to
+# their own Stripe price ids.
+DEFAULT_PLANS = (
+    Plan("pack-100", "100 credits", "pack", 100, "price_filmstudio_pack_100", 1000),
+    Plan("pack-500", "500 credits", "pack", 500, "price_filmstudio_pack_500", 4000),
+    Plan(
+        "monthly-300", "300 credits a month", "subscription", 300, "price_filmstudio_monthly_300",
+        2500, interval="month",
+    ),
+)  # fmt: skip
 
 
 class Settings(BaseSettings):
@@ -90,10 +103,42 @@ class Settings(BaseSettings):
     token_failures_per_email: int = Field(default=10, ge=1)
     script_help_credits: int = Field(default=1, ge=0)  # per suggestion
 
+    # Links in e-mails and the pages Stripe Checkout returns to.
+    public_url: str = "http://127.0.0.1:8000"
+
+    # Billing (Stripe). Without an API key the billing routes answer 503; credits come from admins.
+    stripe_api_key: SecretStr | None = None  # sk_test_... or sk_live_...
+    stripe_webhook_secret: SecretStr | None = None  # whsec_... of the webhook endpoint
+    stripe_api_base: str | None = None  # a stand-in such as stripe-mock; default Stripe's own
+    billing_plans: list[Plan] = Field(default_factory=lambda: list(DEFAULT_PLANS))
+    low_balance_credits: int = Field(default=20, ge=0)  # a "low balance" e-mail below this
+
+    # E-mail (SendGrid v3). Without an API key, e-mails are written as .eml files to the outbox.
+    sendgrid_api_key: SecretStr | None = None
+    sendgrid_api_base: str = "https://api.sendgrid.com"
+    mail_from: str = "studio@filmstudio.example.com"
+    mail_from_name: str = "AI Film Studio"
+    mail_outbox_dir: Path | None = None  # default: <state_dir>/mail-outbox
+    mail_max_attempts: int = Field(default=8, ge=1)  # then the e-mail is dead-lettered
+    account_token_secret: SecretStr | None = None  # signs verification and reset links
+    verify_token_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+    reset_token_ttl_seconds: int = Field(default=3600, ge=60)
+    password_reset_per_ip: int = Field(default=30, ge=1)  # per rate window
+    password_reset_per_email: int = Field(default=5, ge=1)
+
     @property
     def topics(self) -> Topics:
         """This installation's topic names."""
         return Topics(self.topic_prefix)
+
+    @property
+    def plans(self) -> dict[str, Plan]:
+        """The billing catalogue by plan id."""
+        return {plan.id: plan for plan in self.billing_plans}
+
+    @property
+    def mail_outbox(self) -> Path:
+        return self.mail_outbox_dir or self.state_dir / "mail-outbox"
 
     @property
     def media_root(self) -> Path:

@@ -22,7 +22,17 @@ from pydantic import BaseModel
 from adapters.eventstore import EventTooLarge
 from adapters.metadata import message_context
 from adapters.settings import Settings
-from api import admin, docs, live, media_routes, problems, routes, voice_routes
+from api import (
+    account_routes,
+    admin,
+    billing_routes,
+    docs,
+    live,
+    media_routes,
+    problems,
+    routes,
+    voice_routes,
+)
 from api.deps import Services
 from api.limits import BodyLimits
 from api.openapi import studio_openapi
@@ -90,7 +100,9 @@ def create_app(settings: Settings, services: Callable[[Settings], Services]) -> 
     )
     app.openapi = lambda: studio_openapi(app)  # type: ignore[method-assign]
     docs.install(app)
-    for router in (routes, live, media_routes, admin, voice_routes):
+    for router in (
+        routes, account_routes, billing_routes, live, media_routes, admin, voice_routes
+    ):  # fmt: skip
         app.include_router(router.router, dependencies=[Depends(single_query_values)])
     app.add_middleware(BodyLimits, default_bytes=settings.max_body_bytes)
 

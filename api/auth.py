@@ -28,6 +28,7 @@ class Tokens:
         claims = {
             "sub": str(identity.user_id),
             "role": identity.role,
+            "pwv": identity.password_version,
             "iat": now,
             "exp": now + self.ttl_seconds,
         }
@@ -38,7 +39,11 @@ class Tokens:
             claims = jwt.decode(
                 token, self._secret, algorithms=[ALGORITHM], options={"require": ["exp", "sub"]}
             )
-            return Identity(user_id=UUID(claims["sub"]), role=str(claims.get("role", "creator")))
+            return Identity(
+                user_id=UUID(claims["sub"]),
+                role=str(claims.get("role", "creator")),
+                password_version=int(claims.get("pwv", 0)),
+            )
         except (jwt.PyJWTError, ValueError) as error:
             raise unauthorized("invalid or expired token") from error
 

@@ -10,11 +10,13 @@ from fastapi import Depends, Header, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from psycopg_pool import ConnectionPool
 
+from adapters.account_tokens import AccountTokens
 from adapters.settings import Settings
 from api.auth import Token, Tokens, unauthorized
 from api.idempotency import MAX_KEY_LENGTH, IdempotencyStore, request_hash
 from api.queries import ReadModels
 from api.ratelimit import RateLimits
+from commands.billing import Billing
 from commands.handlers import Identity, Studio
 from projections.runner import wait_for_position
 
@@ -30,6 +32,8 @@ class Services:
     idempotency: IdempotencyStore
     tokens: Tokens
     rate_limits: RateLimits
+    account_tokens: AccountTokens
+    billing: Billing
 
 
 def services(request: Request) -> Services:
@@ -40,12 +44,15 @@ Svc = Annotated[Services, Depends(services)]
 
 
 def caller(svc: Svc, token: Token) -> Identity:
-    """The token's user as they are now: refused at once (401) when erased or being erased;
-    one read of the user's events per request, no cache."""
+    """The token's user as they are now: refused at once (401) when erased or being erased, or
+    when the password changed since the token was issued; one read of the user's events per
+    request, no cache."""
     claimed = svc.tokens.identity(token)
     current = svc.studio.identity(claimed.user_id)
     if current is None:
         raise unauthorized("this account no longer exists")
+    if current.password_version != claimed.password_version:
+        raise unauthorized("the password changed since this token was issued: sign in again")
     return current
 
 

@@ -10,6 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field
 
 from domain.project import ASPECT_RATIOS, LANGUAGES, MAX_SCRIPT_BYTES, MAX_TITLE_LENGTH
 from domain.text import unstorable
+from domain.user import EMAIL_LANGUAGES
 
 
 def storable(value: str) -> str:
@@ -52,6 +53,16 @@ class Token(BaseModel):
 class Credits(BaseModel):
     balance: int
     reserved: int
+    owed: int = Field(
+        default=0, description="revoked credits already spent: settled from the next purchase"
+    )
+
+
+class EmailPreferences(BaseModel):
+    language: Literal[EMAIL_LANGUAGES] = "en"  # type: ignore[valid-type]
+    product_email: bool = Field(
+        default=True, description="e-mails about productions and a low balance (non-essential)"
+    )
 
 
 class Me(BaseModel):
@@ -59,7 +70,75 @@ class Me(BaseModel):
     email: str
     display_name: str
     role: str
+    verified: bool = False
+    email_preferences: EmailPreferences = Field(default_factory=EmailPreferences)
     credits: Credits
+
+
+class ChangeEmailPreferences(Body):
+    language: Literal[EMAIL_LANGUAGES] | None = None  # type: ignore[valid-type]
+    product_email: bool | None = None
+
+
+class AccountToken(Body):
+    token: str = Field(min_length=1, max_length=2048, description="from the e-mailed link")
+
+
+class PasswordResetRequest(Body):
+    email: EmailStr
+
+
+class PasswordResetConfirm(Body):
+    token: str = Field(min_length=1, max_length=2048, description="from the e-mailed link")
+    password: str = Field(min_length=10, max_length=256)
+
+
+class Accepted(BaseModel):
+    detail: str
+
+
+class PlanOut(BaseModel):
+    id: str
+    name: str
+    kind: Literal["pack", "subscription"]
+    credits: int
+    amount_cents: int
+    currency: str
+    interval: str | None
+
+
+class Checkout(Body):
+    plan: str = Field(min_length=1, max_length=100, description="a plan id of /v1/billing/plans")
+
+
+class Redirect(BaseModel):
+    url: str = Field(description="the payment provider's page to send the browser to")
+
+
+class WebhookReceived(BaseModel):
+    received: bool = True
+    outcome: str
+
+
+class PurchaseOut(BaseModel):
+    reference: str
+    source: Literal["purchase", "subscription"]
+    plan_id: str
+    credits: int
+    revoked: int
+    amount_cents: int
+    currency: str
+    invoice_url: str | None
+    occurred_at: datetime
+
+
+class SubscriptionOut(BaseModel):
+    subscription: str
+    plan_id: str
+    status: str
+    period_end: datetime | None
+    cancel_at_period_end: bool
+    last_payment_failed_at: datetime | None
 
 
 class ChangeProfile(Body):
@@ -217,6 +296,11 @@ class LedgerEntry(BaseModel):
 
 class CreditsOut(Credits):
     ledger: list[LedgerEntry]
+    purchases: list[PurchaseOut] = Field(default_factory=list)
+    subscription: SubscriptionOut | None = Field(
+        default=None, description="the current (or last) subscription"
+    )
+    invoices: list[str] = Field(default_factory=list, description="hosted invoice pages")
 
 
 class GrantCredits(Body):

@@ -27,8 +27,8 @@ class ReadModels:
 
     def user(self, user_id: UUID) -> dict[str, Any] | None:
         return self._one(
-            "SELECT user_id, email, display_name, role, balance, reserved FROM rm_users "
-            "WHERE user_id = %s AND NOT erased",
+            "SELECT user_id, email, display_name, role, verified, email_language, product_email, "
+            "balance, reserved, owed FROM rm_users WHERE user_id = %s AND NOT erased",
             (user_id,),
         )
 
@@ -87,4 +87,21 @@ class ReadModels:
             "SELECT event_id, kind, amount, production_id, source, reason, position, occurred_at "
             "FROM rm_credit_ledger WHERE user_id = %s ORDER BY position DESC LIMIT %s",
             (user_id, LEDGER_LIMIT),
+        )
+
+    def purchases(self, user_id: UUID) -> list[dict[str, Any]]:
+        return self._all(
+            "SELECT reference, source, plan_id, credits, revoked, amount_cents, currency, "
+            "nullif(invoice_url, '') AS invoice_url, occurred_at FROM rm_purchases "
+            "WHERE user_id = %s ORDER BY position DESC LIMIT %s",
+            (user_id, LEDGER_LIMIT),
+        )
+
+    def subscription(self, user_id: UUID) -> dict[str, Any] | None:
+        """The live subscription if there is one, else the last one."""
+        return self._one(
+            "SELECT subscription, plan_id, status, period_end, cancel_at_period_end, "
+            "last_payment_failed_at FROM rm_subscriptions WHERE user_id = %s "
+            "ORDER BY status = 'canceled', updated_at DESC LIMIT 1",
+            (user_id,),
         )

@@ -90,7 +90,11 @@ def me(caller: Caller, svc: Svc) -> models.Me:
         email=row["email"],
         display_name=row["display_name"],
         role=row["role"],
-        credits=models.Credits(balance=row["balance"], reserved=row["reserved"]),
+        verified=row["verified"],
+        email_preferences=models.EmailPreferences(
+            language=row["email_language"], product_email=row["product_email"]
+        ),
+        credits=models.Credits(balance=row["balance"], reserved=row["reserved"], owed=row["owed"]),
     )
 
 
@@ -337,9 +341,16 @@ def cancel_production(
     tags=["credits"],
 )
 def credits(caller: Caller, svc: Svc) -> models.CreditsOut:
+    """Your balance, ledger, purchases, subscription and invoices."""
     row = _found(svc.reads.user(caller.user_id), "user")
+    purchases = [models.PurchaseOut(**p) for p in svc.reads.purchases(caller.user_id)]
+    subscription = svc.reads.subscription(caller.user_id)
     return models.CreditsOut(
         balance=row["balance"],
         reserved=row["reserved"],
+        owed=row["owed"],
         ledger=[models.LedgerEntry(**entry) for entry in svc.reads.ledger(caller.user_id)],
+        purchases=purchases,
+        subscription=models.SubscriptionOut(**subscription) if subscription else None,
+        invoices=[p.invoice_url for p in purchases if p.invoice_url],
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 from uuid import UUID, uuid4
@@ -29,6 +30,7 @@ ERASURE_STEPS = (
     "_stop_productions",
     "_delete_media",
     "_delete_voice_samples",
+    "_forget_elsewhere",
     "_destroy_key",
     "_release_email",
 )
@@ -38,6 +40,7 @@ ERASURE_STEPS = (
 class Identity:
     user_id: UUID
     role: str
+    password_version: int = 0  # a token names the version it was issued for
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,9 @@ class Studio:
         self.samples = VoiceSampleStore(settings.voice_samples_root, keys)
         self.media = media or LocalMediaStore(settings.media_root)
         self.hasher = PasswordHasher()
+        # Erasure steps outside the studio's own stores (e.g. the payment provider's customer),
+        # registered by the composition root; each is idempotent.
+        self.outside_erasers: list[Callable[[UUID], None]] = []
 
     # Users
 
@@ -112,14 +118,14 @@ class Studio:
             self.hasher.verify(self.keys.decrypt(user_id, user.password_hash_cipher), password)
         except (VerifyMismatchError, InvalidHashError):
             return None
-        return Identity(user_id=user.id, role=user.role)
+        return _identity(user)
 
     def identity(self, user_id: UUID) -> Identity | None:
         """The user's current identity; None once they are erased or being erased."""
         user = self.store.find(user_id)
         if not isinstance(user, User) or user.gone:
             return None
-        return Identity(user_id=user.id, role=user.role)
+        return _identity(user)
 
     def ensure_admin(self, email: str, password: str) -> UUID:
         """The first admin, created at start-up from settings; idempotent."""
@@ -135,9 +141,57 @@ class Studio:
 
     def change_profile(self, user_id: UUID, display_name: str) -> int:
         def decide() -> int:
-            user = self._user(user_id)
+            user = self.user(user_id)
             user.change_profile(self.keys.encrypt(user_id, display_name))
             return self.store.save_all(user)
+
+        return retry_on_conflict(decide)
+
+    def verify_email(self, user_id: UUID) -> int:
+        """The user proved the address is theirs (a link from the welcome e-mail); idempotent."""
+
+        def decide() -> int:
+            user = self.user(user_id)
+            user.verify()
+            return self.store.save_all(user) or self.store.last_position()
+
+        return retry_on_conflict(decide)
+
+    def request_password_reset(self, email: str) -> None:
+        """Record a reset request when `email` is a user's; says nothing either way, so the
+        caller cannot learn which addresses have accounts."""
+        user_id = self.keys.user_for_email(email)
+        if user_id is None or self.identity(user_id) is None:
+            return
+
+        def decide() -> int:
+            user = self.user(user_id)
+            user.request_password_reset()
+            return self.store.save_all(user)
+
+        retry_on_conflict(decide)
+
+    def reset_password(self, user_id: UUID, password_version: int, password: str) -> int:
+        """Set a new password with a reset link minted for `password_version`: once the password
+        has changed, the link is spent (Conflict)."""
+        password_hash = self.hasher.hash(password)
+
+        def decide() -> int:
+            user = self.user(user_id)
+            if user.password_version != password_version:
+                raise Conflict("this reset link was already used: ask for a new one")
+            user.change_password(self.keys.encrypt(user_id, password_hash))
+            return self.store.save_all(user)
+
+        return retry_on_conflict(decide)
+
+    def change_email_preferences(
+        self, user_id: UUID, language: str | None, product_email: bool | None
+    ) -> int:
+        def decide() -> int:
+            user = self.user(user_id)
+            user.change_email_preferences(language, product_email)
+            return self.store.save_all(user) or self.store.last_position()
 
         return retry_on_conflict(decide)
 
@@ -201,6 +255,10 @@ class Studio:
     def _delete_voice_samples(self, user_id: UUID) -> None:
         self.samples.erase(user_id)
 
+    def _forget_elsewhere(self, user_id: UUID) -> None:
+        for erase in self.outside_erasers:
+            erase(user_id)
+
     def _destroy_key(self, user_id: UUID) -> None:
         self.keys.destroy_key(user_id)
 
@@ -239,6 +297,7 @@ class Studio:
                 return self.store.save_all(current)
             account = self.store.load(credit_account_id(owner_id))
             account.charge(cost, "script_help", str(suggestion_id))
+            account.warn_if_low(self.settings.low_balance_credits)
             return self.store.save_all(current, account)
 
         position = retry_on_conflict(decide)
@@ -278,11 +337,11 @@ class Studio:
         except SampleRejected as rejected:
             raise Invalid(str(rejected)) from None
         sample_id = sample_id or uuid4()
-        self._user(user_id)
+        self.user(user_id)
         self.samples.save(user_id, sample_id, wav)
 
         def decide() -> int:
-            user = self._user(user_id)
+            user = self.user(user_id)
             user.add_voice_sample(sample_id, self.keys.encrypt(user_id, name), seconds)
             return self.store.save_all(user) or self.store.last_position()
 
@@ -295,7 +354,7 @@ class Studio:
 
     def remove_voice_sample(self, user_id: UUID, sample_id: UUID) -> int:
         def decide() -> int:
-            user = self._user(user_id)
+            user = self.user(user_id)
             user.remove_voice_sample(sample_id)
             return self.store.save_all(user)
 
@@ -308,7 +367,7 @@ class Studio:
     def grant_credits(
         self, user_id: UUID, amount: int, reason: str, source: str = "admin", reference: str = ""
     ) -> int:
-        self._user(user_id)
+        self.user(user_id)
 
         def decide() -> int:
             account = self.store.load(credit_account_id(user_id))
@@ -322,7 +381,7 @@ class Studio:
     def create_project(
         self, owner_id: UUID, title: str, language: str, aspect_ratio: str
     ) -> tuple[UUID, int]:
-        self._user(owner_id)
+        self.user(owner_id)
         project = Project.create(owner_id, title, language, aspect_ratio)
         return project.id, self.store.save_all(project)
 
@@ -386,7 +445,7 @@ class Studio:
                 )
             project = self._project(owner_id, project_id)
             if options.voice_samples():
-                self._user(owner_id).check_voice_samples(options.voice_samples())
+                self.user(owner_id).check_voice_samples(options.voice_samples())
             cost = estimate(
                 project.script_format,
                 project.script_text,
@@ -420,7 +479,7 @@ class Studio:
 
     # Loading, scoped to the caller
 
-    def _user(self, user_id: UUID) -> User:
+    def user(self, user_id: UUID) -> User:
         user = self.store.find(user_id)
         if not isinstance(user, User) or user.gone:
             raise NotFound("no such user")
@@ -436,5 +495,9 @@ class Studio:
         found = self.store.find(aggregate_id)
         if not isinstance(found, kind) or found.owner_id != owner_id:
             raise NotFound(f"no such {name}")
-        self._user(owner_id)  # an erased (or erasing) owner's aggregates are gone too
+        self.user(owner_id)  # an erased (or erasing) owner's aggregates are gone too
         return found
+
+
+def _identity(user: User) -> Identity:
+    return Identity(user_id=user.id, role=user.role, password_version=user.password_version)

@@ -132,6 +132,7 @@ class Pipeline:
             account.capture(
                 production_id, min(used, account.reservations.get(str(production_id), 0))
             )
+            account.warn_if_low(self.settings.low_balance_credits)
             return Outcome("completed", self.store.save_all(production, account))
 
         return retry_on_conflict(decide)

@@ -10,6 +10,7 @@ from domain.errors import Conflict, Invalid, NotFound
 
 ROLES = ("creator", "admin")
 MAX_VOICE_SAMPLES = 20
+EMAIL_LANGUAGES = ("en", "hi")  # the languages the studio's e-mails are written in
 
 
 class User(Aggregate):
@@ -29,6 +30,10 @@ class User(Aggregate):
         self.password_hash_cipher = password_hash_cipher
         self.role = role
         self.verified = False
+        self.password_version = 0  # one more at each password change: older tokens stop working
+        self.email_language = "en"
+        self.product_email = True  # non-essential e-mail (productions, low balance) wanted
+        self.billing_customer_cipher: str | None = None
         self.erasing = False  # erasure requested: its steps run, then `erased`
         self.erased = False
         self.voice_samples: dict[str, float] = {}  # sample id -> seconds
@@ -77,6 +82,49 @@ class User(Aggregate):
     @event("Verified")
     def _verified(self) -> None:
         self.verified = True
+
+    def change_password(self, password_hash_cipher: str) -> None:
+        """A new password; every token issued before it stops working."""
+        self._check_not_erased()
+        self._password_changed(password_hash_cipher)
+
+    @event("PasswordChanged")
+    def _password_changed(self, password_hash_cipher: str) -> None:
+        self.password_hash_cipher = password_hash_cipher
+        self.password_version += 1
+
+    def request_password_reset(self) -> None:
+        """Someone asked for a reset link to this user's address (sent by e-mail, not here)."""
+        self._check_not_erased()
+        self._password_reset_requested()
+
+    @event("PasswordResetRequested")
+    def _password_reset_requested(self) -> None:
+        pass
+
+    def change_email_preferences(self, language: str | None, product_email: bool | None) -> None:
+        self._check_not_erased()
+        language = self.email_language if language is None else language
+        if language not in EMAIL_LANGUAGES:
+            raise Invalid(f"e-mail language must be one of {', '.join(EMAIL_LANGUAGES)}")
+        product_email = self.product_email if product_email is None else product_email
+        if (language, product_email) != (self.email_language, self.product_email):
+            self._email_preferences_changed(language, product_email)
+
+    @event("EmailPreferencesChanged")
+    def _email_preferences_changed(self, language: str, product_email: bool) -> None:
+        self.email_language = language
+        self.product_email = product_email
+
+    def link_billing_customer(self, customer_cipher: str) -> None:
+        """The payment provider's customer of this user, once (encrypted: it is personal)."""
+        self._check_not_erased()
+        if self.billing_customer_cipher is None:
+            self._billing_customer_linked(customer_cipher)
+
+    @event("BillingCustomerLinked")
+    def _billing_customer_linked(self, customer_cipher: str) -> None:
+        self.billing_customer_cipher = customer_cipher
 
     @property
     def gone(self) -> bool:

@@ -23,15 +23,21 @@ from fastapi import FastAPI
 from psycopg_pool import ConnectionPool
 
 from adapters import relay
+from adapters.account_tokens import AccountTokens
+from adapters.billing_index import SCHEMA as BILLING_SCHEMA
+from adapters.billing_index import PostgresBillingIndex
 from adapters.bus import InMemoryBus, KafkaBus
+from adapters.dead_letters import DeadLetters
 from adapters.eventstore import EventStore
 from adapters.kafka import producer
 from adapters.keystore import SCHEMA as KEYSTORE_SCHEMA
 from adapters.keystore import KeyStore
+from adapters.mailer import mailer
 from adapters.media import LocalMediaStore
 from adapters.metadata import message_context
 from adapters.postgres import connection_pool
 from adapters.settings import Settings, get_settings
+from adapters.stripe_gateway import StripeGateway
 from api.app import create_app as create_api
 from api.auth import Tokens
 from api.deps import Services
@@ -40,6 +46,7 @@ from api.idempotency import IdempotencyStore
 from api.queries import ReadModels
 from api.ratelimit import SCHEMA as RATE_LIMIT_SCHEMA
 from api.ratelimit import RateLimits
+from commands.billing import Billing, PaymentGateway
 from commands.handlers import Studio
 from commands.pipeline import Pipeline
 from domain.stages import FINAL_QUALITY_STAGES, STAGES, Quality
@@ -47,6 +54,9 @@ from gpu_consumers.worker import BatchCompute, StageWorker, one_by_one
 from processors.app import create_app as create_saga_app
 from processors.saga import ACTIVE_SQL, ProductionSaga
 from projections.base import Projection
+from projections.mail_sender import Composer, MailSender
+from projections.notifications import SCHEMA as NOTIFICATIONS_SCHEMA
+from projections.notifications import NotificationsProjection
 from projections.readmodels import ReadModelProjection
 from projections.runner import ProjectionRunner
 from projections.schema import SCHEMA as READ_MODEL_SCHEMA
@@ -58,15 +68,38 @@ log = logging.getLogger(__name__)
 # The API
 
 
+def payment_gateway(settings: Settings) -> PaymentGateway | None:
+    """Stripe (or its stand-in) when an API key is configured; else None: no billing."""
+    if settings.stripe_api_key is None:
+        return None
+    return StripeGateway.from_settings(settings)
+
+
+def account_tokens(settings: Settings) -> AccountTokens:
+    """The signer of e-mailed links (verify, reset, unsubscribe): the API and the mailer."""
+    return AccountTokens(
+        settings.secret("account_token_secret"),
+        settings.verify_token_ttl_seconds,
+        settings.reset_token_ttl_seconds,
+    )
+
+
 def api_services(settings: Settings) -> Services:
     """What the API's routes use: the command side on PostgreSQL, read models, tokens."""
     pool = connection_pool(settings, max_size=16, name="api")
     with pool.connection() as conn:
         ensure_schema(
-            conn, KEYSTORE_SCHEMA, IDEMPOTENCY_SCHEMA, RATE_LIMIT_SCHEMA, READ_MODEL_SCHEMA
+            conn,
+            KEYSTORE_SCHEMA,
+            IDEMPOTENCY_SCHEMA,
+            RATE_LIMIT_SCHEMA,
+            READ_MODEL_SCHEMA,
+            BILLING_SCHEMA,
         )
     keys = KeyStore(pool, settings.secret("master_key"))
     studio = Studio(settings, EventStore(settings, keys), keys)
+    billing = Billing(studio, PostgresBillingIndex(pool), payment_gateway(settings))
+    studio.outside_erasers.append(billing.forget_customer)
     with message_context(actor="system:startup"):
         studio.ensure_admin(settings.admin_email, settings.secret("admin_password"))
         for user_id in studio.resume_erasures():  # what a crash interrupted
@@ -79,6 +112,8 @@ def api_services(settings: Settings) -> Services:
         idempotency=IdempotencyStore(pool),
         tokens=Tokens(settings.secret("jwt_secret"), settings.token_ttl_seconds),
         rate_limits=RateLimits(pool, settings.rate_window_seconds),
+        account_tokens=account_tokens(settings),
+        billing=billing,
     )
 
 
@@ -158,6 +193,7 @@ def _readmodels(settings: Settings, pool: ConnectionPool) -> Projection:
 
 PROJECTIONS: dict[str, Callable[[Settings, ConnectionPool], Projection]] = {
     "readmodels": _readmodels,
+    "notifications": lambda settings, pool: NotificationsProjection(),
 }
 
 
@@ -168,6 +204,26 @@ def projection_runner(
     """The runner of projection `name` on its own pool, closed after the block."""
     with connection_pool(settings, max_size=4, name=f"{purpose}-{name}") as pool:
         yield ProjectionRunner(settings, pool, PROJECTIONS[name](settings, pool))
+
+
+@contextmanager
+def notification_sender(settings: Settings) -> Iterator[MailSender]:
+    """The sender of the notifications projection's outbox (SendGrid, or .eml files when no
+    key is set), on its own pool, closed after the block."""
+    with connection_pool(settings, max_size=2, name="mail-sender") as pool:
+        with pool.connection() as conn:
+            ensure_schema(conn, KEYSTORE_SCHEMA, NOTIFICATIONS_SCHEMA)
+        keys = KeyStore(pool, settings.secret("master_key"))
+        group = settings.topics.group("notifications.mail")
+        yield MailSender(
+            settings,
+            pool,
+            Composer(settings, keys, account_tokens(settings)),
+            mailer(settings),
+            lambda: DeadLetters(
+                KafkaBus(producer(settings)), settings.topics.dead_letters(), group
+            ),
+        )
 
 
 def run_relay(settings: Settings, stop: threading.Event) -> None:

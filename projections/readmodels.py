@@ -29,6 +29,7 @@ CREATE TABLE IF NOT EXISTS rm_credit_accounts (
     balance bigint NOT NULL DEFAULT 0,
     reserved bigint NOT NULL DEFAULT 0
 );
+ALTER TABLE rm_credit_accounts ADD COLUMN IF NOT EXISTS owed bigint NOT NULL DEFAULT 0;
 CREATE INDEX IF NOT EXISTS rm_credit_accounts_user ON rm_credit_accounts (user_id);
 """
 
@@ -41,10 +42,10 @@ Apply = Callable[[Connection, KeyStore, Envelope], None]
 def user_registered(conn: Connection, keys: KeyStore, e: Envelope) -> None:
     user_id, p = e.aggregate.id, e.payload
     conn.execute(
-        "INSERT INTO rm_users (user_id, email, display_name, role, balance, reserved, "
+        "INSERT INTO rm_users (user_id, email, display_name, role, balance, reserved, owed, "
         "registered_at, updated_at) "
         "SELECT %(id)s, %(email)s, %(name)s, %(role)s, coalesce(a.balance, 0), "
-        "coalesce(a.reserved, 0), %(at)s, %(at)s "
+        "coalesce(a.reserved, 0), coalesce(a.owed, 0), %(at)s, %(at)s "
         "FROM (SELECT 1) AS one LEFT JOIN rm_credit_accounts a ON a.user_id = %(id)s "
         "ON CONFLICT (user_id) DO NOTHING",
         {
@@ -66,6 +67,17 @@ def user_verified(conn: Connection, keys: KeyStore, e: Envelope) -> None:
     _update_user(conn, e, "verified = true")
 
 
+def user_email_preferences_changed(conn: Connection, keys: KeyStore, e: Envelope) -> None:
+    p = e.payload
+    _update_user(
+        conn, e, "email_language = %s, product_email = %s", p["language"], p["product_email"]
+    )
+
+
+def user_unseen(conn: Connection, keys: KeyStore, e: Envelope) -> None:
+    """An event no read model shows (a password change, a reset request, a billing link)."""
+
+
 def user_erased(conn: Connection, keys: KeyStore, e: Envelope) -> None:
     """Every row of the user goes (already on `ErasureRequested`); only their id stays, in
     `rm_erased_users`, so their events that arrive later (other topics) add nothing back."""
@@ -85,6 +97,8 @@ FORGET_USER = (
     "(SELECT production_id FROM rm_productions WHERE owner_id = %(user)s)",
     "DELETE FROM rm_productions WHERE owner_id = %(user)s",
     "DELETE FROM rm_credit_ledger WHERE user_id = %(user)s",
+    "DELETE FROM rm_purchases WHERE user_id = %(user)s",
+    "DELETE FROM rm_subscriptions WHERE user_id = %(user)s",
     "DELETE FROM rm_credit_accounts WHERE user_id = %(user)s",
     "DELETE FROM rm_voice_samples WHERE user_id = %(user)s",
     "DELETE FROM rm_users WHERE user_id = %(user)s",
@@ -162,15 +176,76 @@ def credits_released(conn: Connection, keys: KeyStore, e: Envelope) -> None:
     _ledger(conn, e, "released", p["amount"], p["production_id"])
 
 
-def _move(conn: Connection, e: Envelope, balance: int, reserved: int) -> None:
+def credits_purchased(conn: Connection, keys: KeyStore, e: Envelope) -> None:
+    p = e.payload
+    _move(conn, e, balance=p["credits"] - p["settled_debt"], reserved=0, owed=-p["settled_debt"])
+    reason = f"{p['settled_debt']} owed credits settled" if p["settled_debt"] else ""
+    _ledger(conn, e, "purchased", p["credits"], None, p["source"], reason)
+    conn.execute(
+        "INSERT INTO rm_purchases (reference, user_id, source, plan_id, credits, amount_cents, "
+        "currency, invoice_url, position, occurred_at) "
+        "SELECT %s, user_id, %s, %s, %s, %s, %s, %s, %s, %s FROM rm_credit_accounts "
+        "WHERE account_id = %s ON CONFLICT (reference) DO NOTHING",
+        (
+            p["reference"], p["source"], p["plan_id"], p["credits"], p["amount_cents"],
+            p["currency"], p["invoice_url"], e.position, e.occurred_at, e.aggregate.id,
+        ),
+    )  # fmt: skip
+
+
+def credits_revoked(conn: Connection, keys: KeyStore, e: Envelope) -> None:
+    p = e.payload
+    _move(conn, e, balance=-p["taken"], reserved=0, owed=p["owed"])
+    reason = f"{p['reason']}; {p['owed']} credits owed" if p["owed"] else p["reason"]
+    _ledger(conn, e, "revoked", p["credits"], None, p["reason"], reason)
+    conn.execute(
+        "UPDATE rm_purchases SET revoked = revoked + %s WHERE reference = %s",
+        (p["credits"], p["purchase"]),
+    )
+
+
+def credits_subscription_changed(conn: Connection, keys: KeyStore, e: Envelope) -> None:
+    p = e.payload
+    conn.execute(
+        "INSERT INTO rm_subscriptions (subscription, user_id, plan_id, status, period_end, "
+        "cancel_at_period_end, updated_at) "
+        "SELECT %(sub)s, user_id, %(plan)s, %(status)s, to_timestamp(%(end)s), %(cancel)s, %(at)s "
+        "FROM rm_credit_accounts WHERE account_id = %(account)s "
+        "ON CONFLICT (subscription) DO UPDATE SET plan_id = excluded.plan_id, "
+        "status = excluded.status, period_end = excluded.period_end, "
+        "cancel_at_period_end = excluded.cancel_at_period_end, updated_at = excluded.updated_at",
+        {
+            "sub": p["subscription"],
+            "plan": p["plan_id"],
+            "status": p["status"],
+            "end": p["period_end"],
+            "cancel": p["cancel_at_period_end"],
+            "at": e.occurred_at,
+            "account": e.aggregate.id,
+        },
+    )
+
+
+def credits_subscription_payment_failed(conn: Connection, keys: KeyStore, e: Envelope) -> None:
+    conn.execute(
+        "UPDATE rm_subscriptions SET last_payment_failed_at = %s WHERE subscription = %s",
+        (e.occurred_at, e.payload["subscription"]),
+    )
+
+
+def credits_unseen(conn: Connection, keys: KeyStore, e: Envelope) -> None:
+    """An event no read model shows (a low-balance warning: the e-mail is the notice)."""
+
+
+def _move(conn: Connection, e: Envelope, balance: int, reserved: int, owed: int = 0) -> None:
     """Change an account's balances and copy them onto its user's row (if projected yet)."""
     conn.execute(
-        "UPDATE rm_credit_accounts SET balance = balance + %s, reserved = reserved + %s "
-        "WHERE account_id = %s",
-        (balance, reserved, e.aggregate.id),
+        "UPDATE rm_credit_accounts SET balance = balance + %s, reserved = reserved + %s, "
+        "owed = owed + %s WHERE account_id = %s",
+        (balance, reserved, owed, e.aggregate.id),
     )
     conn.execute(
-        "UPDATE rm_users u SET balance = a.balance, reserved = a.reserved "
+        "UPDATE rm_users u SET balance = a.balance, reserved = a.reserved, owed = a.owed "
         "FROM rm_credit_accounts a WHERE a.account_id = %s AND u.user_id = a.user_id",
         (e.aggregate.id,),
     )
@@ -389,12 +464,21 @@ APPLY: dict[str, Apply] = {
     "user.Erased": user_erased,
     "user.VoiceSampleAdded": user_voice_sample_added,
     "user.VoiceSampleRemoved": user_voice_sample_removed,
+    "user.EmailPreferencesChanged": user_email_preferences_changed,
+    "user.PasswordChanged": user_unseen,
+    "user.PasswordResetRequested": user_unseen,
+    "user.BillingCustomerLinked": user_unseen,
     "credits.Opened": credits_opened,
     "credits.Granted": credits_granted,
     "credits.Reserved": credits_reserved,
     "credits.Captured": credits_captured,
     "credits.Released": credits_released,
     "credits.Charged": credits_charged,
+    "credits.Purchased": credits_purchased,
+    "credits.Revoked": credits_revoked,
+    "credits.SubscriptionChanged": credits_subscription_changed,
+    "credits.SubscriptionPaymentFailed": credits_subscription_payment_failed,
+    "credits.BalanceLow": credits_unseen,
     "project.Created": project_created,
     "project.ScriptRevised": project_script_revised,
     "project.SettingsChanged": project_settings_changed,

@@ -11,6 +11,8 @@ READ_MODEL_TABLES = (
     "rm_production_units",
     "rm_voice_samples",
     "rm_erased_users",
+    "rm_purchases",
+    "rm_subscriptions",
 )
 
 SCHEMA = """
@@ -99,4 +101,32 @@ CREATE INDEX IF NOT EXISTS rm_credit_ledger_user ON rm_credit_ledger (user_id, p
 CREATE TABLE IF NOT EXISTS rm_erased_users (
     user_id uuid PRIMARY KEY
 );
+ALTER TABLE rm_users ADD COLUMN IF NOT EXISTS owed bigint NOT NULL DEFAULT 0;
+ALTER TABLE rm_users ADD COLUMN IF NOT EXISTS email_language text NOT NULL DEFAULT 'en';
+ALTER TABLE rm_users ADD COLUMN IF NOT EXISTS product_email boolean NOT NULL DEFAULT true;
+CREATE TABLE IF NOT EXISTS rm_purchases (
+    reference text PRIMARY KEY,
+    user_id uuid NOT NULL,
+    source text NOT NULL,
+    plan_id text NOT NULL,
+    credits bigint NOT NULL,
+    revoked bigint NOT NULL DEFAULT 0,
+    amount_cents bigint NOT NULL,
+    currency text NOT NULL,
+    invoice_url text NOT NULL DEFAULT '',
+    position bigint NOT NULL,
+    occurred_at timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rm_purchases_user ON rm_purchases (user_id, position);
+CREATE TABLE IF NOT EXISTS rm_subscriptions (
+    subscription text PRIMARY KEY,
+    user_id uuid NOT NULL,
+    plan_id text NOT NULL,
+    status text NOT NULL,
+    period_end timestamptz,
+    cancel_at_period_end boolean NOT NULL DEFAULT false,
+    last_payment_failed_at timestamptz,
+    updated_at timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rm_subscriptions_user ON rm_subscriptions (user_id);
 """

@@ -86,9 +86,11 @@ SEALED_FIELDS: dict[str, tuple[str, ...]] = {
     "project.ScriptRevised": ("text",),
     "project.ScriptSuggested": ("text",),
     "production.Cancelled": ("reason",),
+    "credits.Purchased": ("invoice_url",),  # a link to the buyer's invoice (name, address)
+    "credits.SubscriptionPaymentFailed": ("invoice_url",),
 }
 # The events that name an aggregate's owner: the key their aggregate's sealed fields use.
 OWNER_FIELDS: dict[str, str] = {
     "project.Created": "owner_id",
     "production.Requested": "owner_id",
-}
+}  # a credit account is bound to its user by billing, before its first sealed event
