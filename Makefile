@@ -16,7 +16,14 @@ APT_PACKAGES := openjdk-17-jre-headless maven postgresql ffmpeg espeak-ng libesp
 help:
 	@echo "make bootstrap | stack | test | demo | down | lint"
 
-bootstrap: system-packages $(STAMP) $(KAFKA_JARS)
+bootstrap: system-packages $(STAMP) $(KAFKA_JARS) standins
+
+# The tests' stand-ins for services we cannot reach: Stripe's own stripe-mock (Go) and Prism
+# (npm) serving SendGrid's OpenAPI description. Both scripts do nothing once installed.
+.PHONY: standins
+standins:
+	@deploy/local/stripe-mock.sh
+	@deploy/local/prism.sh
 
 system-packages:
 	@deploy/local/apt-packages.sh $(APT_PACKAGES)

@@ -16,6 +16,7 @@ def studio_processes(settings: Settings, every: bool = False) -> list[ProcessSpe
     return [
         ProcessSpec("relay", [*cli, "relay"], heartbeat=True),
         ProcessSpec("projections", [*cli, "projections"], heartbeat=True),
+        ProcessSpec("notifications", [*cli, "notifications"], heartbeat=True),
         ProcessSpec("saga", [*cli, "saga"], heartbeat=True),
         ProcessSpec("workers", [*cli, "workers"], heartbeat=True),
         *(

@@ -12,8 +12,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from adapters.settings import PROJECT_ROOT, Settings
+from tests.support.prism import sendgrid  # noqa: F401 - the SendGrid stand-in, a fixture
+from tests.support.stripe_mock import stripe_mock  # noqa: F401 - the Stripe stand-in, a fixture
 
 
 def free_port() -> int:
@@ -35,10 +38,29 @@ MODEL_SETTINGS = (
 )
 
 
+# The stand-ins of external services a test points its studio at.
+SERVICE_SETTINGS = (
+    "stripe_api_key",
+    "stripe_webhook_secret",
+    "stripe_api_base",
+    "sendgrid_api_key",
+    "sendgrid_api_base",
+    "public_url",
+    "mail_outbox_dir",
+    "low_balance_credits",
+)
+
+
+def _env_value(value: object) -> str:
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
 def studio_env(settings: Settings) -> dict[str, str]:
     models = {
-        f"FILMSTUDIO_{name.upper()}": str(value).lower() if isinstance(value, bool) else str(value)
-        for name in MODEL_SETTINGS
+        f"FILMSTUDIO_{name.upper()}": _env_value(value)
+        for name in (*MODEL_SETTINGS, *SERVICE_SETTINGS)
         if (value := getattr(settings, name)) is not None
     }
     return {

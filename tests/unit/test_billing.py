@@ -191,3 +191,11 @@ def test_a_failed_renewal_is_recorded(memory, billing, creator):
     failed = PaymentFailed("evt_1", "in_3", "sub_1", "cus_asha", 2500, "usd", None)
     assert billing.apply(failed) == "payment-failed"
     assert billing.apply(failed) == "unchanged"
+
+
+def test_erasure_forgets_the_users_customer(memory, billing, creator):
+    memory.studio.outside_erasers.append(billing.forget_customer)
+    billing.apply(paid("evt_1"))
+    memory.studio.erase_user(creator)
+    assert billing.index.customer_of(creator) is None
+    assert billing.index.user_of_payment("pi_1") is None
