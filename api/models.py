@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StrictBool
 
 from domain.project import ASPECT_RATIOS, LANGUAGES, MAX_SCRIPT_BYTES, MAX_TITLE_LENGTH
 from domain.text import unstorable
@@ -77,7 +77,7 @@ class Me(BaseModel):
 
 class ChangeEmailPreferences(Body):
     language: Literal[EMAIL_LANGUAGES] | None = None  # type: ignore[valid-type]
-    product_email: bool | None = None
+    product_email: StrictBool | None = None
 
 
 class AccountToken(Body):

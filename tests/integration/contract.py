@@ -12,11 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from pydantic import SecretStr
 
 from adapters.settings import Settings
 from tests.integration.apiflow import grant, project_with_script, register
 from tests.integration.conftest import free_port, start_studio
 from tests.support.openai_server import LocalOpenAIServer
+from tests.support.stripe_mock import TEST_KEY, running_stripe_mock
 
 ADMIN_PATHS = r"^/v1/admin/"
 CREDITS = 100_000
@@ -59,8 +61,17 @@ def prepare(base_url: str, settings: Settings) -> Contract:
     return Contract(base_url, creator["headers"], admin, leaver["headers"])
 
 
-def with_language_model(settings: Settings, llm: LocalOpenAIServer) -> Settings:
-    return settings.model_copy(update={"llm_base_url": llm.base_url, "api_port": free_port()})
+def with_stand_ins(settings: Settings, llm: LocalOpenAIServer, stripe_base: str) -> Settings:
+    """The studio on the tests' language model and on stripe-mock (billing configured)."""
+    return settings.model_copy(
+        update={
+            "llm_base_url": llm.base_url,
+            "api_port": free_port(),
+            "stripe_api_key": SecretStr(TEST_KEY),
+            "stripe_webhook_secret": SecretStr("whsec_contract"),
+            "stripe_api_base": stripe_base,
+        }
+    )
 
 
 @contextmanager
@@ -82,7 +93,7 @@ def contract_studio(logs: Path | None = None) -> Iterator[Contract]:
         topics.ensure_topics(settings)
         cleanup.callback(topics.delete_topics, settings)
         llm = cleanup.enter_context(LocalOpenAIServer())
-        settings = with_language_model(settings, llm)
+        settings = with_stand_ins(settings, llm, cleanup.enter_context(running_stripe_mock()))
         if logs is None:
             logs = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="contract-")))
         base_url, processes = start_studio(settings, logs)
@@ -97,8 +108,9 @@ def contract_studio(logs: Path | None = None) -> Iterator[Contract]:
 # script's scenes, production options that contradict each other or the installation (an image
 # style or model voices in draft quality, final quality without model backends), a voice upload
 # whose bytes are not 3 to 60 s of audio, and an Idempotency-Key reused for another request (the
-# IETF Idempotency-Key draft's 422; generated keys repeat). Everywhere else a schema-valid
-# request that is refused is a failure.
+# IETF Idempotency-Key draft's 422; generated keys repeat); and with 400, a token of an e-mailed
+# link or a Stripe signature that is well-formed but not a good one. Everywhere else a
+# schema-valid request that is refused is a failure.
 ACCEPTED_POSITIVE = ["2xx", "401", "403", "404", "409", "429"]
 SEMANTIC_422 = {  # reason: (operation label regex, statuses besides 422)
     "GET with min_position": (r"^GET /v1/(?!productions/[^/]+/(film|thumbnail|subtitles))", ()),
@@ -106,8 +118,13 @@ SEMANTIC_422 = {  # reason: (operation label regex, statuses besides 422)
     "production options": (r"^POST /v1/projects/\{project_id\}/productions$", ()),
     "voice sample audio": (r"^POST /v1/voices$", ("415",)),  # 415: not an audio format taken
     "an Idempotency-Key sent before with another request": (
-        r"^POST /v1/(auth/register|projects|admin/users/\{user_id\}/credits)$",
+        r"^POST /v1/(auth/register|projects|admin/users/\{user_id\}/credits|billing/checkout)$",
         (),
+    ),
+    "signed tokens and signatures": (
+        r"^POST /v1/(auth/verify|auth/password-reset/confirm|email/unsubscribe"
+        r"|billing/stripe/webhook)$",
+        ("400",),
     ),
 }
 

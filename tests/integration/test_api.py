@@ -41,7 +41,7 @@ def test_register_token_and_me(api):
     body = me.json()
     assert body["email"] == user["email"]
     assert body["display_name"] == "Asha"
-    assert body["credits"] == {"balance": 0, "reserved": 0}
+    assert body["credits"] == {"balance": 0, "reserved": 0, "owed": 0}
 
 
 @pytest.mark.parametrize(

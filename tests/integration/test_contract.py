@@ -25,7 +25,7 @@ from tests.integration.contract import (
     Contract,
     checks_toml,
     prepare,
-    with_language_model,
+    with_stand_ins,
 )
 from tests.support.openai_server import LocalOpenAIServer
 
@@ -53,9 +53,9 @@ schema = schemathesis.openapi.from_dict(DOCUMENT, config=SchemathesisConfig.from
 
 
 @pytest.fixture(scope="module")
-def contract(isolated_settings, tmp_path_factory) -> Iterator[Contract]:
+def contract(isolated_settings, stripe_mock, tmp_path_factory) -> Iterator[Contract]:
     with LocalOpenAIServer() as llm:
-        studio: Settings = with_language_model(isolated_settings(), llm)
+        studio: Settings = with_stand_ins(isolated_settings(), llm, stripe_mock)
         base_url, processes = start_studio(studio, tmp_path_factory.mktemp("contract-logs"))
         try:
             yield prepare(base_url, studio)
