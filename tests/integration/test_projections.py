@@ -11,7 +11,6 @@ import pytest
 from confluent_kafka import Producer
 
 from adapters.postgres import connection_pool
-from adapters.relay_position import read_last_position
 from adapters.settings import Settings
 from domain.credits import credit_account_id
 from domain.production import ProductionOptions
@@ -183,7 +182,7 @@ def test_replay_rebuilds_identical_tables(flow):
     people = creators(studio, 2)
     reach(pool, burst(studio, people, 40))
     studio.erase_user(people[1].user_id)
-    reach(pool, read_last_position(settings).position)
+    reach(pool, studio.store.last_position())  # every event recorded, not only those relayed yet
     before = dump(pool)
     with pool.connection() as conn:
         watermark = state.state(conn, NAME)[0]
