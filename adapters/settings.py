@@ -120,6 +120,7 @@ class Settings(BaseSettings):
     mail_from_name: str = "AI Film Studio"
     mail_outbox_dir: Path | None = None  # default: <state_dir>/mail-outbox
     mail_max_attempts: int = Field(default=8, ge=1)  # then the e-mail is dead-lettered
+    mail_max_event_age_hours: float = Field(default=24.0, gt=0)  # older events send nothing
     account_token_secret: SecretStr | None = None  # signs verification and reset links
     verify_token_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
     reset_token_ttl_seconds: int = Field(default=3600, ge=60)

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import partial
 from pathlib import Path
 from uuid import UUID
@@ -193,7 +194,9 @@ def _readmodels(settings: Settings, pool: ConnectionPool) -> Projection:
 
 PROJECTIONS: dict[str, Callable[[Settings, ConnectionPool], Projection]] = {
     "readmodels": _readmodels,
-    "notifications": lambda settings, pool: NotificationsProjection(),
+    "notifications": lambda settings, pool: NotificationsProjection(
+        timedelta(hours=settings.mail_max_event_age_hours)
+    ),
 }
 
 

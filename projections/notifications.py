@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
@@ -78,6 +79,7 @@ CREATE INDEX IF NOT EXISTS mail_outbox_due ON mail_outbox (next_attempt_at)
 CREATE INDEX IF NOT EXISTS mail_outbox_user ON mail_outbox (user_id) WHERE status = 'pending';
 """
 TABLES = ("nt_users", "nt_accounts", "nt_productions")
+DEFAULT_MAX_AGE = timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -228,9 +230,17 @@ def _enrich(conn: Connection, e: Envelope, found: Notice) -> dict[str, Any]:
 
 
 class NotificationsProjection:
+    """E-mails into the outbox, once per (event, kind). An event older than `max_age` when it is
+    first applied (history, when the projection is deployed on an existing installation or
+    rebuilt from an empty outbox) is kept as 'stale' and never sent: no one gets last year's
+    welcome or an expired reset link."""
+
     name: str = NAME
     schema: str = SCHEMA
     tables: tuple[str, ...] = TABLES  # not mail_outbox: a replay must not send again
+
+    def __init__(self, max_age: timedelta = DEFAULT_MAX_AGE) -> None:
+        self.max_age = max_age
 
     def topics(self, settings: Settings) -> list[str]:
         return [settings.topics.events(a) for a in ("user", "credits", "production")]
@@ -247,17 +257,19 @@ class NotificationsProjection:
             return
         conn.execute(
             "INSERT INTO mail_outbox (event_id, kind, user_id, data, source_topic, position, "
-            "occurred_at, status) VALUES (%s, %s, %s, %s, %s, %s, %s, "
-            "CASE WHEN EXISTS (SELECT 1 FROM nt_users WHERE user_id = %s AND erased) "
-            "THEN 'dropped' ELSE 'pending' END) ON CONFLICT (event_id, kind) DO NOTHING",
-            (
-                envelope.event_id,
-                found.kind,
-                user_id,
-                Jsonb(_enrich(conn, envelope, found)),
-                f"events.{envelope.aggregate.type}",
-                envelope.position,
-                envelope.occurred_at,
-                user_id,
-            ),
+            "occurred_at, status) VALUES (%(event)s, %(kind)s, %(user)s, %(data)s, %(topic)s, "
+            "%(position)s, %(at)s, CASE "
+            "WHEN EXISTS (SELECT 1 FROM nt_users WHERE user_id = %(user)s AND erased) "
+            "THEN 'dropped' WHEN %(at)s < now() - %(max_age)s THEN 'stale' ELSE 'pending' END) "
+            "ON CONFLICT (event_id, kind) DO NOTHING",
+            {
+                "event": envelope.event_id,
+                "kind": found.kind,
+                "user": user_id,
+                "data": Jsonb(_enrich(conn, envelope, found)),
+                "topic": f"events.{envelope.aggregate.type}",
+                "position": envelope.position,
+                "at": envelope.occurred_at,
+                "max_age": self.max_age,
+            },
         )

@@ -8,8 +8,9 @@ import json
 import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import httpx
 import psycopg
@@ -34,6 +35,7 @@ from projections.notifications import NotificationsProjection
 from projections.replay import replay
 from projections.runner import ProjectionRunner, wait_for_position
 from schemas.dead_letters import ConsumerDeadLetter
+from schemas.envelope import AggregateRef, Envelope
 from tests.integration.conftest import cli_process, free_port
 from tests.integration.eventflow import SCRIPT, command_side, relay_thread, running
 from tests.support.prism import SendGridStandIn
@@ -364,3 +366,27 @@ def test_the_notifications_process_sends_and_stops_on_sigterm(
             process.stop()
     assert [b["categories"] for b in sent_to(sendgrid, email)] == [["welcome"]]
     assert process.popen is not None and process.popen.returncode == 0, procutil.tail(process.log)
+
+
+def test_history_older_than_the_age_limit_is_kept_stale_and_never_sent(flow):
+    """Deployed on an existing installation, the projection reads years of events: none of
+    them may e-mail anyone (a replay of an empty outbox is the same case)."""
+    user_id, _ = flow.studio.register(address(), PASSWORD, "Old Timer")
+    caught_up(flow)
+    old = Envelope(
+        event_id=uuid4(),
+        type="user.PasswordResetRequested",
+        version=1,
+        aggregate=AggregateRef(type="user", id=user_id, sequence=99),
+        position=flow.studio.store.last_position(),
+        occurred_at=datetime.now(UTC) - timedelta(hours=25),
+        correlation_id="",
+        causation_id="",
+        actor="system",
+        payload={},
+    )
+    with flow.pool.connection() as conn:
+        NotificationsProjection(timedelta(hours=24)).apply(conn, old)
+    assert outbox(flow, user_id)["password_reset"] == ("stale", 0)
+    drain(flow)
+    assert outbox(flow, user_id)["password_reset"] == ("stale", 0)
