@@ -18,12 +18,14 @@ help:
 
 bootstrap: system-packages $(STAMP) $(KAFKA_JARS) standins
 
-# The tests' stand-ins for services we cannot reach: Stripe's own stripe-mock (Go) and Prism
-# (npm) serving SendGrid's OpenAPI description. Both scripts do nothing once installed.
+# The tests' stand-ins for services we cannot reach: Stripe's own stripe-mock (Go), Prism
+# (npm) serving SendGrid's OpenAPI description and versitygw (Go), an S3 server that checks
+# signatures. The scripts do nothing once installed.
 .PHONY: standins
 standins:
 	@deploy/local/stripe-mock.sh
 	@deploy/local/prism.sh
+	@deploy/local/versitygw.sh
 
 system-packages:
 	@deploy/local/apt-packages.sh $(APT_PACKAGES)

@@ -8,6 +8,7 @@ import secrets
 import tempfile
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -38,6 +39,16 @@ class Settings(BaseSettings):
     state_dir: Path = PROJECT_ROOT / ".state"
     build_dir: Path = PROJECT_ROOT / ".build"
     media_dir: Path | None = None  # default: <state_dir>/media
+    # Where artifacts live: the local folder (the embedded default) or an S3 bucket (AWS S3 or any
+    # S3-compatible store; adapters/s3_media.py). Without keys, boto3's usual credential chain.
+    media_store: Literal["local", "s3"] = "local"
+    s3_bucket: str | None = None
+    s3_prefix: str = ""
+    s3_endpoint_url: str | None = None  # e.g. http://127.0.0.1:7070; default AWS S3
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+    s3_presign_seconds: int = Field(default=3600, ge=1, le=7 * 24 * 3600)  # SigV4's limit
 
     kafka_bootstrap: str = "127.0.0.1:19092"
     kafka_controller_port: int = 19093
@@ -126,6 +137,12 @@ class Settings(BaseSettings):
     reset_token_ttl_seconds: int = Field(default=3600, ge=60)
     password_reset_per_ip: int = Field(default=30, ge=1)  # per rate window
     password_reset_per_email: int = Field(default=5, ge=1)
+
+    # YouTube publishing (OAuth 2.0 client of a Google Cloud project with the Data API v3).
+    youtube_client_id: str | None = None
+    youtube_client_secret: SecretStr | None = None
+    google_oauth_base: str | None = None  # a stand-in; default Google's own OAuth endpoints
+    youtube_api_base: str = "https://youtube.googleapis.com/"
 
     @property
     def topics(self) -> Topics:

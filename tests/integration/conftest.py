@@ -17,6 +17,8 @@ from pydantic import SecretStr
 from adapters.settings import PROJECT_ROOT, Settings
 from tests.support.prism import sendgrid  # noqa: F401 - the SendGrid stand-in, a fixture
 from tests.support.stripe_mock import stripe_mock  # noqa: F401 - the Stripe stand-in, a fixture
+from tests.support.versitygw import s3_server  # noqa: F401 - the S3 stand-in, a fixture
+from tests.support.youtube_fake import youtube_fake  # noqa: F401 - the YouTube stand-in, a fixture
 
 
 def free_port() -> int:
