@@ -49,6 +49,7 @@ class Settings(BaseSettings):
     s3_access_key_id: str | None = None
     s3_secret_access_key: SecretStr | None = None
     s3_presign_seconds: int = Field(default=3600, ge=1, le=7 * 24 * 3600)  # SigV4's limit
+    s3_inputs_expire_days: int = Field(default=7, ge=1)  # claim-checked inputs' lifecycle
 
     kafka_bootstrap: str = "127.0.0.1:19092"
     kafka_controller_port: int = 19093
@@ -143,6 +144,7 @@ class Settings(BaseSettings):
     youtube_client_secret: SecretStr | None = None
     google_oauth_base: str | None = None  # a stand-in; default Google's own OAuth endpoints
     youtube_api_base: str = "https://youtube.googleapis.com/"
+    youtube_chunk_bytes: int = Field(default=8 * 1024 * 1024, ge=256 * 1024)  # upload chunks
 
     @property
     def topics(self) -> Topics:

@@ -30,6 +30,7 @@ from api import (
     live,
     media_routes,
     problems,
+    publish_routes,
     routes,
     voice_routes,
 )
@@ -101,7 +102,8 @@ def create_app(settings: Settings, services: Callable[[Settings], Services]) -> 
     app.openapi = lambda: studio_openapi(app)  # type: ignore[method-assign]
     docs.install(app)
     for router in (
-        routes, account_routes, billing_routes, live, media_routes, admin, voice_routes
+        routes, account_routes, billing_routes, live, media_routes, admin, voice_routes,
+        publish_routes,
     ):  # fmt: skip
         app.include_router(router.router, dependencies=[Depends(single_query_values)])
     app.add_middleware(BodyLimits, default_bytes=settings.max_body_bytes)

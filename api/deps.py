@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from psycopg_pool import ConnectionPool
 
 from adapters.account_tokens import AccountTokens
+from adapters.media import MediaStore
 from adapters.settings import Settings
 from api.auth import Token, Tokens, unauthorized
 from api.idempotency import MAX_KEY_LENGTH, IdempotencyStore, request_hash
@@ -18,6 +19,7 @@ from api.queries import ReadModels
 from api.ratelimit import RateLimits
 from commands.billing import Billing
 from commands.handlers import Identity, Studio
+from commands.publishing import Publishing
 from projections.runner import wait_for_position
 
 READ_MODEL_PROJECTION = "readmodels"
@@ -34,6 +36,8 @@ class Services:
     rate_limits: RateLimits
     account_tokens: AccountTokens
     billing: Billing
+    media: MediaStore
+    publishing: Publishing | None = None  # None: YouTube publishing is not configured
 
 
 def services(request: Request) -> Services:

@@ -1,7 +1,8 @@
 """A completed production's media: the film (with HTTP Range), its subtitles and thumbnail.
 
 Files come from the media store under the artifact keys of the caller's production in the read
-model; nothing from the request's path is used to build a file path.
+model; nothing from the request's path is used to build a file path. The local store's files are
+served by the API; with S3 the routes answer `307` to a presigned GET of the object.
 """
 
 from __future__ import annotations
@@ -9,15 +10,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import lru_cache
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Header, HTTPException, Request
-from fastapi.responses import FileResponse, Response, StreamingResponse
+from fastapi.responses import FileResponse, RedirectResponse, Response, StreamingResponse
+from pydantic import BaseModel
 
-from adapters.media import LocalMediaStore
+from adapters.s3_media import MediaStoreError, S3MediaStore
 from api.deps import Caller, Services, Svc
 from api.problems import problem, problem_response, problems
 from api.production_view import SUBTITLES_PREFIX, subtitle_languages
@@ -97,11 +99,6 @@ def read_chunks(path: Path, start: int, length: int) -> Iterator[bytes]:
             yield chunk
 
 
-@lru_cache(maxsize=4)
-def _store(root: Path) -> LocalMediaStore:
-    return LocalMediaStore(root)
-
-
 def _artifacts(svc: Services, user_id: UUID, production_id: UUID) -> dict[str, str]:
     """The artifact keys of the caller's completed production; 404 or 409 otherwise."""
     row = svc.reads.production(user_id, production_id)
@@ -112,16 +109,38 @@ def _artifacts(svc: Services, user_id: UUID, production_id: UUID) -> dict[str, s
     return row["artifacts"] or {}
 
 
-def _file(svc: Services, artifacts: dict[str, str], artifact: str, name: str) -> Path:
+def _key(artifacts: dict[str, str], artifact: str) -> str:
     key = artifacts.get(artifact)
     if key is None:
         raise HTTPException(404, f"this production has no {artifact}")
+    return key
+
+
+def _missing(artifact: str, name: str) -> HTTPException:
+    return HTTPException(404, f"the {artifact}'s {name} is missing from the media store")
+
+
+def _file(svc: Services, artifacts: dict[str, str], artifact: str, name: str) -> Path:
     try:
-        return _store(svc.settings.media_root).path(key, name)
+        return svc.media.path(_key(artifacts, artifact), name)
     except (ValueError, OSError):
-        raise HTTPException(
-            404, f"the {artifact}'s {name} is missing from the media store"
-        ) from None
+        raise _missing(artifact, name) from None
+
+
+def _presigned(svc: Services, artifacts: dict[str, str], artifact: str, name: str) -> str | None:
+    """A presigned GET of the file when the store is S3; None for the local store."""
+    if not isinstance(svc.media, S3MediaStore):
+        return None
+    try:
+        return svc.media.presigned_get(_key(artifacts, artifact), name)
+    except (ValueError, FileNotFoundError):
+        raise _missing(artifact, name) from None
+    except MediaStoreError as error:
+        raise HTTPException(503, f"the media store failed: {error}") from None
+
+
+def _redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=307, headers={"Cache-Control": "private, no-store"})
 
 
 BINARY = {"schema": {"type": "string", "format": "binary"}}
@@ -133,8 +152,22 @@ MEDIA_PROBLEMS = {
 }
 
 
+REDIRECT: dict[int | str, Any] = {
+    307: {
+        "description": "with the S3 media store: the file is at a presigned link",
+        "headers": {
+            "Location": {"description": "the presigned GET", "schema": {"type": "string"}},
+        },
+    }
+}
+
+
 def _media(media_type: str, body: dict[str, Any], description: str) -> dict[int | str, Any]:
-    return {200: {"content": {media_type: body}, "description": description}, **MEDIA_PROBLEMS}
+    return {
+        200: {"content": {media_type: body}, "description": description},
+        **REDIRECT,
+        **MEDIA_PROBLEMS,
+    }
 
 
 FILM_HEADERS = {
@@ -175,8 +208,12 @@ def film(
     range_header: Annotated[str | None, Header(alias="Range")] = None,
     if_range: Annotated[str | None, Header(alias="If-Range")] = None,
 ) -> Response:
-    """The film as H.264/AAC MP4; supports a single `Range: bytes=...` (206 partial content)."""
+    """The film as H.264/AAC MP4; supports a single `Range: bytes=...` (206 partial content).
+    With the S3 media store: `307` to a presigned GET (which supports ranges too)."""
     artifacts = _artifacts(svc, caller.user_id, production_id)
+    url = _presigned(svc, artifacts, "film", FILM_FILE)
+    if url is not None:
+        return _redirect(url)
     path = _file(svc, artifacts, "film", FILM_FILE)
     size = path.stat().st_size
     etag = f'"{artifacts["film"]}"'
@@ -210,9 +247,13 @@ def film(
     response_class=FileResponse,
     responses=_media("image/jpeg", BINARY, "a still of the film"),
 )
-def thumbnail(production_id: UUID, caller: Caller, svc: Svc) -> FileResponse:
-    """A still of the film, as JPEG."""
-    path = _file(svc, _artifacts(svc, caller.user_id, production_id), "film", THUMBNAIL_FILE)
+def thumbnail(production_id: UUID, caller: Caller, svc: Svc) -> Response:
+    """A still of the film, as JPEG (with S3: `307` to a presigned GET)."""
+    artifacts = _artifacts(svc, caller.user_id, production_id)
+    url = _presigned(svc, artifacts, "film", THUMBNAIL_FILE)
+    if url is not None:
+        return _redirect(url)
+    path = _file(svc, artifacts, "film", THUMBNAIL_FILE)
     return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": CACHE_CONTROL})
 
 
@@ -223,6 +264,9 @@ def _subtitles(
     if f"{SUBTITLES_PREFIX}{lang}" not in artifacts:
         produced = ", ".join(subtitle_languages(artifacts)) or "none"
         raise HTTPException(404, f"no subtitles in {lang[:20]!r}; this film has: {produced}")
+    url = _presigned(svc, artifacts, f"{SUBTITLES_PREFIX}{lang}", f"subtitles.{kind}")
+    if url is not None:
+        return _redirect(url)
     path = _file(svc, artifacts, f"{SUBTITLES_PREFIX}{lang}", f"subtitles.{kind}")
     return FileResponse(
         path,
@@ -251,3 +295,28 @@ def subtitles_vtt(production_id: UUID, lang: str, caller: Caller, svc: Svc) -> R
 def subtitles_srt(production_id: UUID, lang: str, caller: Caller, svc: Svc) -> Response:
     """The subtitles in one language, as SubRip."""
     return _subtitles(production_id, lang, "srt", caller, svc)
+
+
+class FilmLink(BaseModel):
+    url: str
+    expires_at: datetime | None  # None: the API's own URL, which needs the bearer token
+
+
+@router.get(
+    "/productions/{production_id}/film/link",
+    response_model=FilmLink,
+    responses=MEDIA_PROBLEMS,
+)
+def film_link(production_id: UUID, request: Request, caller: Caller, svc: Svc) -> FilmLink:
+    """A link to the film: with S3 a presigned GET that lasts `s3_presign_seconds` and needs no
+    token; with the local store the API's own film URL (it needs the bearer token)."""
+    artifacts = _artifacts(svc, caller.user_id, production_id)
+    issued = datetime.now(UTC)
+    url = _presigned(svc, artifacts, "film", FILM_FILE)
+    if url is None:
+        _file(svc, artifacts, "film", FILM_FILE)
+        return FilmLink(
+            url=str(request.url_for("film", production_id=production_id)), expires_at=None
+        )
+    expires = issued + timedelta(seconds=svc.settings.s3_presign_seconds)
+    return FilmLink(url=url, expires_at=expires)

@@ -105,3 +105,12 @@ class ReadModels:
             "ORDER BY status = 'canceled', updated_at DESC LIMIT 1",
             (user_id,),
         )
+
+    def publications(self, owner_id: UUID, production_id: UUID) -> list[dict[str, Any]]:
+        return self._all(
+            "SELECT publication_id, title, privacy, state, attempts, nullif(video_id, '') AS "
+            "video_id, nullif(url, '') AS url, nullif(failure, '') AS failure, requested_at, "
+            "updated_at FROM rm_publications WHERE owner_id = %s AND production_id = %s "
+            "ORDER BY requested_at DESC",
+            (owner_id, production_id),
+        )

@@ -37,8 +37,12 @@ from adapters.mailer import mailer
 from adapters.media import LocalMediaStore
 from adapters.metadata import message_context
 from adapters.postgres import connection_pool
+from adapters.s3_media import S3MediaStore, s3_media_store
 from adapters.settings import Settings, get_settings
 from adapters.stripe_gateway import StripeGateway
+from adapters.youtube import YouTubeOAuth
+from adapters.youtube_store import SCHEMA as YOUTUBE_SCHEMA
+from adapters.youtube_store import YouTubeStore
 from api.app import create_app as create_api
 from api.auth import Tokens
 from api.deps import Services
@@ -50,9 +54,11 @@ from api.ratelimit import RateLimits
 from commands.billing import Billing, PaymentGateway
 from commands.handlers import Studio
 from commands.pipeline import Pipeline
+from commands.publishing import Publishing
 from domain.stages import FINAL_QUALITY_STAGES, STAGES, Quality
 from gpu_consumers.worker import BatchCompute, StageWorker, one_by_one
 from processors.app import create_app as create_saga_app
+from processors.publisher import Publisher
 from processors.saga import ACTIVE_SQL, ProductionSaga
 from projections.base import Projection
 from projections.mail_sender import Composer, MailSender
@@ -65,6 +71,16 @@ from projections.state import ensure_schema
 from schemas.envelope import Envelope
 
 log = logging.getLogger(__name__)
+
+# The media store
+
+
+def media_store(settings: Settings) -> LocalMediaStore | S3MediaStore:
+    """The artifacts' store the settings choose: the local folder or an S3 bucket."""
+    if settings.media_store == "s3":
+        return s3_media_store(settings)
+    return LocalMediaStore(settings.media_root)
+
 
 # The API
 
@@ -85,6 +101,13 @@ def account_tokens(settings: Settings) -> AccountTokens:
     )
 
 
+def youtube_oauth(settings: Settings) -> YouTubeOAuth | None:
+    """Google's OAuth client (or its stand-in's) when a YouTube client is configured."""
+    if settings.youtube_client_id is None or settings.youtube_client_secret is None:
+        return None
+    return YouTubeOAuth(settings)
+
+
 def api_services(settings: Settings) -> Services:
     """What the API's routes use: the command side on PostgreSQL, read models, tokens."""
     pool = connection_pool(settings, max_size=16, name="api")
@@ -96,11 +119,17 @@ def api_services(settings: Settings) -> Services:
             RATE_LIMIT_SCHEMA,
             READ_MODEL_SCHEMA,
             BILLING_SCHEMA,
+            YOUTUBE_SCHEMA,
         )
     keys = KeyStore(pool, settings.secret("master_key"))
-    studio = Studio(settings, EventStore(settings, keys), keys)
+    media = media_store(settings)
+    if isinstance(media, S3MediaStore):
+        media.ensure_lifecycle(settings.s3_inputs_expire_days)
+    studio = Studio(settings, EventStore(settings, keys), keys, media)
     billing = Billing(studio, PostgresBillingIndex(pool), payment_gateway(settings))
     studio.outside_erasers.append(billing.forget_customer)
+    publishing = Publishing(studio, YouTubeStore(pool), youtube_oauth(settings))
+    studio.outside_erasers.append(publishing.forget_connection)
     with message_context(actor="system:startup"):
         studio.ensure_admin(settings.admin_email, settings.secret("admin_password"))
         for user_id in studio.resume_erasures():  # what a crash interrupted
@@ -115,6 +144,8 @@ def api_services(settings: Settings) -> Services:
         rate_limits=RateLimits(pool, settings.rate_window_seconds),
         account_tokens=account_tokens(settings),
         billing=billing,
+        media=media,
+        publishing=publishing,
     )
 
 
@@ -139,10 +170,33 @@ def saga_app(settings: Settings) -> faust.App:
     saga = ProductionSaga(
         settings,
         Pipeline(settings, EventStore(settings, keys)),
-        LocalMediaStore(settings.media_root),
+        media_store(settings),
         KafkaBus(producer(settings)),
     )
     return create_saga_app(settings, saga, partial(active_productions, pool))
+
+
+# The publisher
+
+
+@contextmanager
+def publisher(settings: Settings) -> Iterator[Publisher]:
+    """The YouTube publisher on its own pool, closed after the block; ValueError when no
+    YouTube client is configured."""
+    oauth = youtube_oauth(settings)
+    if oauth is None:
+        raise ValueError("the publisher needs FILMSTUDIO_YOUTUBE_CLIENT_ID and _CLIENT_SECRET")
+    with connection_pool(settings, max_size=2, name="publisher") as pool:
+        with pool.connection() as conn:
+            ensure_schema(conn, KEYSTORE_SCHEMA, YOUTUBE_SCHEMA)
+        keys = KeyStore(pool, settings.secret("master_key"))
+        store = EventStore(settings, keys)
+        studio = Studio(settings, store, keys, media_store(settings))
+        try:
+            yield Publisher(settings, Publishing(studio, YouTubeStore(pool), oauth), studio.media)
+        finally:
+            store.close()
+            oauth.close()
 
 
 # Stage workers
@@ -168,7 +222,7 @@ def stage_workers(
     unknown = [s for s in stages if s not in computes]
     if unknown:
         raise ValueError(f"the {quality} quality has no backend for {', '.join(unknown)}")
-    media = LocalMediaStore(settings.media_root)
+    media = media_store(settings)
     swept = media.sweep_staging()  # what workers killed mid-unit left half-written
     if swept:
         log.info("removed %d stale staging folders", swept)

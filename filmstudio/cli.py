@@ -175,12 +175,15 @@ def kafka_tool(tool: str, args: tuple[str, ...]) -> None:
 from filmstudio.demo import demo  # noqa: E402
 from filmstudio.notifications_cli import notifications  # noqa: E402
 from filmstudio.projections_cli import projections, replay  # noqa: E402
+from filmstudio.publisher_cli import publisher  # noqa: E402
 from filmstudio.relay_cli import relay  # noqa: E402
 from filmstudio.render import render  # noqa: E402
 from filmstudio.saga_cli import saga  # noqa: E402
 from filmstudio.workers_cli import workers  # noqa: E402
 
-for _command in (relay, projections, notifications, replay, saga, workers, render, demo):
+for _command in (
+    relay, projections, notifications, replay, saga, workers, render, demo, publisher
+):  # fmt: skip
     main.add_command(_command)
 
 

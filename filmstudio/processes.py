@@ -24,6 +24,11 @@ def studio_processes(settings: Settings, every: bool = False) -> list[ProcessSpe
             if settings.model_backends or every
             else []
         ),
+        *(
+            [ProcessSpec("publisher", [*cli, "publisher"], heartbeat=True)]
+            if settings.youtube_client_id or every
+            else []
+        ),
         ProcessSpec(
             "api",
             [

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from adapters.media import LocalMediaStore
+from adapters.media import MediaStore
 from domain import screenplay
 from domain.speech import SpokenLine
 from domain.storyboard import Scene, Shot, Storyboard
@@ -60,11 +60,11 @@ def _seed(text: str) -> int:
     return zlib.crc32(text.encode())
 
 
-def _board(media: LocalMediaStore, key: str) -> Storyboard:
+def _board(media: MediaStore, key: str) -> Storyboard:
     return Storyboard.model_validate_json(media.path(key, STORYBOARD).read_text())
 
 
-def _speech(media: LocalMediaStore, key: str) -> SpokenLine:
+def _speech(media: MediaStore, key: str) -> SpokenLine:
     return SpokenLine.model_validate_json(media.path(key, LINE_SPEECH).read_text())
 
 
@@ -82,19 +82,19 @@ def _one_shot(inputs: ShotContext) -> tuple[Storyboard, Scene, Shot]:
     return board, scene, shot
 
 
-def script_analysis(unit: WorkUnit, media: LocalMediaStore, out: Path) -> None:
+def script_analysis(unit: WorkUnit, media: MediaStore, out: Path) -> None:
     i = inputs_of(unit, ScriptInputs)
     board = screenplay.analyse(i.format, i.text, i.language, i.voices or None)
     (out / STORYBOARD).write_text(board.model_dump_json(indent=1))
 
 
-def image_generation(unit: WorkUnit, media: LocalMediaStore, out: Path) -> None:
+def image_generation(unit: WorkUnit, media: MediaStore, out: Path) -> None:
     inputs = inputs_of(unit, ShotInputs)
     board, scene, shot = _one_shot(inputs)
     frames.write_frame(board, scene, shot, out / FRAME, inputs.width, inputs.height)
 
 
-def voice_synthesis(unit: WorkUnit, media: LocalMediaStore, out: Path) -> None:
+def voice_synthesis(unit: WorkUnit, media: MediaStore, out: Path) -> None:
     inputs = inputs_of(unit, LineInputs)
     line = inputs.line
     voice = parse_voice(inputs.voice)
@@ -118,12 +118,12 @@ def voice_synthesis(unit: WorkUnit, media: LocalMediaStore, out: Path) -> None:
     (out / LINE_SPEECH).write_text(spoken.model_dump_json())
 
 
-def music_score(unit: WorkUnit, media: LocalMediaStore, out: Path) -> None:
+def music_score(unit: WorkUnit, media: MediaStore, out: Path) -> None:
     i = inputs_of(unit, ScoreInputs)
     music.score(i.mood, i.seconds, out / SCORE, seed=_seed(i.scene))
 
 
-def lip_sync(unit: WorkUnit, media: LocalMediaStore, out: Path) -> None:
+def lip_sync(unit: WorkUnit, media: MediaStore, out: Path) -> None:
     inputs = inputs_of(unit, LipSyncInputs)
     board, scene, shot = _one_shot(inputs)
     width, height = inputs.width, inputs.height
@@ -136,9 +136,7 @@ def lip_sync(unit: WorkUnit, media: LocalMediaStore, out: Path) -> None:
     (out / LIPSYNC_META).write_text(json.dumps(meta))
 
 
-def placement_inputs(
-    unit: WorkUnit, media: LocalMediaStore
-) -> tuple[Storyboard, dict[str, SpokenLine]]:
+def placement_inputs(unit: WorkUnit, media: MediaStore) -> tuple[Storyboard, dict[str, SpokenLine]]:
     """The storyboard and each line's speech, for a subtitles or a composition unit."""
     inputs = unit.inputs
     if isinstance(inputs, SubtitlesInputs):
@@ -150,7 +148,7 @@ def placement_inputs(
     return _board(media, storyboard), speech
 
 
-def subtitles_unit(unit: WorkUnit, media: LocalMediaStore, out: Path) -> None:
+def subtitles_unit(unit: WorkUnit, media: MediaStore, out: Path) -> None:
     language = inputs_of(unit, SubtitlesInputs).language
     board, speech = placement_inputs(unit, media)
     if language != board.language:
@@ -158,7 +156,7 @@ def subtitles_unit(unit: WorkUnit, media: LocalMediaStore, out: Path) -> None:
     subtitles.write_subtitles(place(board, speech).lines, out / SRT, out / VTT)
 
 
-def composition_unit(unit: WorkUnit, media: LocalMediaStore, out: Path) -> None:
+def composition_unit(unit: WorkUnit, media: MediaStore, out: Path) -> None:
     inputs = inputs_of(unit, FilmInputs)
     board, speech = placement_inputs(unit, media)
     stages = inputs.stages
@@ -196,7 +194,7 @@ def composition_unit(unit: WorkUnit, media: LocalMediaStore, out: Path) -> None:
 
 
 def _music_track(
-    media: LocalMediaStore,
+    media: MediaStore,
     scores: dict[str, str],
     spans: dict[str, tuple[float, float]],
     path: Path,

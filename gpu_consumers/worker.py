@@ -25,7 +25,7 @@ from adapters import heartbeat
 from adapters.bus import KafkaBus
 from adapters.dead_letters import DeadLetters
 from adapters.kafka import consumer, producer, send
-from adapters.media import LocalMediaStore, redeem
+from adapters.media import MediaStore, redeem
 from adapters.retry import Backoff, is_transient
 from adapters.settings import Settings
 from domain.stages import Quality
@@ -33,8 +33,8 @@ from schemas.work import ProgressTick, UnitResult, WorkUnit
 
 log = logging.getLogger(__name__)
 
-Compute = Callable[[WorkUnit, LocalMediaStore, Path], None]
-BatchCompute = Callable[[list[WorkUnit], LocalMediaStore, list[Path]], None]
+Compute = Callable[[WorkUnit, MediaStore, Path], None]
+BatchCompute = Callable[[list[WorkUnit], MediaStore, list[Path]], None]
 POLL_SECONDS = 0.5
 SESSION_MS = 10_000  # a killed worker's partitions go to another (or its successor) in 10 s
 
@@ -42,7 +42,7 @@ SESSION_MS = 10_000  # a killed worker's partitions go to another (or its succes
 def one_by_one(compute: Compute) -> BatchCompute:
     """A batch compute that runs `compute` for each unit in turn."""
 
-    def batch(units: list[WorkUnit], media: LocalMediaStore, folders: list[Path]) -> None:
+    def batch(units: list[WorkUnit], media: MediaStore, folders: list[Path]) -> None:
         for unit, folder in zip(units, folders, strict=True):
             compute(unit, media, folder)
 
@@ -60,7 +60,7 @@ class StageWorker:
         settings: Settings,
         stage: str,
         compute: BatchCompute,
-        media: LocalMediaStore,
+        media: MediaStore,
         *,
         quality: Quality = "draft",
         batch_size: int = 1,

@@ -17,7 +17,7 @@ from typing import Any
 from uuid import UUID
 
 from adapters.bus import MessageBus
-from adapters.media import LocalMediaStore, claim_check
+from adapters.media import MediaStore, claim_check
 from adapters.metadata import current_meta, message_context
 from adapters.settings import Settings
 from commands.pipeline import Pipeline
@@ -44,7 +44,7 @@ class ProductionSaga:
         self,
         settings: Settings,
         pipeline: Pipeline,
-        media: LocalMediaStore,
+        media: MediaStore,
         bus: MessageBus,
         clock: Callable[[], float] = time.time,
     ) -> None:

@@ -101,6 +101,7 @@ FORGET_USER = (
     "DELETE FROM rm_subscriptions WHERE user_id = %(user)s",
     "DELETE FROM rm_credit_accounts WHERE user_id = %(user)s",
     "DELETE FROM rm_voice_samples WHERE user_id = %(user)s",
+    "DELETE FROM rm_publications WHERE owner_id = %(user)s",
     "DELETE FROM rm_users WHERE user_id = %(user)s",
 )
 NOT_ERASED = "NOT EXISTS (SELECT 1 FROM rm_erased_users WHERE user_id = %(owner)s)"
@@ -447,6 +448,47 @@ def _production_status(conn: Connection, e: Envelope, status: str) -> None:
     )
 
 
+# Publications
+
+
+def publication_requested(conn: Connection, keys: KeyStore, e: Envelope) -> None:
+    p = e.payload
+    conn.execute(
+        "INSERT INTO rm_publications (publication_id, production_id, owner_id, title, privacy, "
+        "state, requested_at, updated_at) SELECT %(id)s, %(production)s, %(owner)s, %(title)s, "
+        f"%(privacy)s, 'requested', %(at)s, %(at)s WHERE {NOT_ERASED} ON CONFLICT DO NOTHING",
+        {
+            "id": e.aggregate.id,
+            "production": UUID(p["production_id"]),
+            "owner": UUID(p["owner_id"]),
+            "title": p["title"],
+            "privacy": p["privacy"],
+            "at": e.occurred_at,
+        },
+    )
+
+
+def publication_uploading(conn: Connection, keys: KeyStore, e: Envelope) -> None:
+    _publication(conn, e, state="uploading", attempts=e.payload["attempt"])
+
+
+def publication_uploaded(conn: Connection, keys: KeyStore, e: Envelope) -> None:
+    _publication(conn, e, state="uploaded", video_id=e.payload["video_id"], url=e.payload["url"])
+
+
+def publication_failed(conn: Connection, keys: KeyStore, e: Envelope) -> None:
+    _publication(conn, e, state="failed", failure=e.payload["reason"])
+
+
+def _publication(conn: Connection, e: Envelope, **values: object) -> None:
+    columns = ", ".join(f"{name} = %s" for name in values)
+    conn.execute(
+        f"UPDATE rm_publications SET {columns}, updated_at = %s "  # noqa: S608 - fixed names
+        "WHERE publication_id = %s",
+        (*values.values(), e.occurred_at, e.aggregate.id),
+    )
+
+
 def _unit(conn: Connection, e: Envelope, **values: object) -> None:
     columns = ", ".join(f"{name} = %s" for name in values)
     conn.execute(
@@ -493,6 +535,10 @@ APPLY: dict[str, Apply] = {
     "production.StageCompleted": production_stage_completed,
     "production.Completed": production_completed,
     "production.Failed": production_failed,
+    "publication.Requested": publication_requested,
+    "publication.Uploading": publication_uploading,
+    "publication.Uploaded": publication_uploaded,
+    "publication.Failed": publication_failed,
 }
 
 

@@ -13,6 +13,7 @@ READ_MODEL_TABLES = (
     "rm_erased_users",
     "rm_purchases",
     "rm_subscriptions",
+    "rm_publications",
 )
 
 SCHEMA = """
@@ -129,4 +130,20 @@ CREATE TABLE IF NOT EXISTS rm_subscriptions (
     updated_at timestamptz NOT NULL
 );
 CREATE INDEX IF NOT EXISTS rm_subscriptions_user ON rm_subscriptions (user_id);
+CREATE TABLE IF NOT EXISTS rm_publications (
+    publication_id uuid PRIMARY KEY,
+    production_id uuid NOT NULL,
+    owner_id uuid NOT NULL,
+    title text NOT NULL,
+    privacy text NOT NULL,
+    state text NOT NULL,
+    attempts integer NOT NULL DEFAULT 0,
+    video_id text NOT NULL DEFAULT '',
+    url text NOT NULL DEFAULT '',
+    failure text NOT NULL DEFAULT '',
+    requested_at timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rm_publications_production ON rm_publications
+    (production_id, requested_at);
 """

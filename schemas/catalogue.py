@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, create_model
 from domain.credits import CreditAccount
 from domain.production import Production
 from domain.project import Project
+from domain.publication import Publication
 from domain.user import User
 
 AGGREGATES: dict[str, type[Aggregate]] = {
@@ -23,6 +24,7 @@ AGGREGATES: dict[str, type[Aggregate]] = {
     "credits": CreditAccount,
     "project": Project,
     "production": Production,
+    "publication": Publication,
 }
 ENVELOPE_FIELDS = {"originator_id", "originator_version", "timestamp", "originator_topic"}
 
@@ -86,6 +88,7 @@ SEALED_FIELDS: dict[str, tuple[str, ...]] = {
     "project.ScriptRevised": ("text",),
     "project.ScriptSuggested": ("text",),
     "production.Cancelled": ("reason",),
+    "publication.Requested": ("title", "description"),
     "credits.Purchased": ("invoice_url",),  # a link to the buyer's invoice (name, address)
     "credits.SubscriptionPaymentFailed": ("invoice_url",),
 }
@@ -93,4 +96,5 @@ SEALED_FIELDS: dict[str, tuple[str, ...]] = {
 OWNER_FIELDS: dict[str, str] = {
     "project.Created": "owner_id",
     "production.Requested": "owner_id",
+    "publication.Requested": "owner_id",
 }  # a credit account is bound to its user by billing, before its first sealed event

@@ -18,7 +18,7 @@ from uuid import UUID
 
 from PIL import Image
 
-from adapters.media import LocalMediaStore
+from adapters.media import MediaStore
 from adapters.settings import get_settings
 from domain import screenplay
 from domain.voices import VARIANTS, parse_voice, voice_for
@@ -57,7 +57,7 @@ def _record(out: Path, meta: dict[str, str], **extra: Any) -> None:
     (out / MODEL_META).write_text(json.dumps({**meta, **extra}))
 
 
-def script_analysis(unit: WorkUnit, media: LocalMediaStore, out: Path) -> None:
+def script_analysis(unit: WorkUnit, media: MediaStore, out: Path) -> None:
     """The parser's storyboard, enriched by the script-analysis model."""
     i = offline.inputs_of(unit, ScriptInputs)
     analyser, meta = _loaded("script-analysis")
@@ -75,7 +75,7 @@ def _render_size(width: int, height: int, long_side: int) -> dict[str, int]:
             "height": max(64, round(height * scale / 64) * 64)}  # fmt: skip
 
 
-def image_generation(units: list[WorkUnit], media: LocalMediaStore, outs: list[Path]) -> None:
+def image_generation(units: list[WorkUnit], media: MediaStore, outs: list[Path]) -> None:
     """One SDXL call for the whole batch at SDXL's scale; each frame then at its unit's size."""
     from gpu_consumers.final.images import frame_request
 
@@ -99,7 +99,7 @@ def image_generation(units: list[WorkUnit], media: LocalMediaStore, outs: list[P
         _record(out, meta, seed=request.seed, style=request.style)
 
 
-def voice_synthesis(unit: WorkUnit, media: LocalMediaStore, out: Path) -> None:
+def voice_synthesis(unit: WorkUnit, media: MediaStore, out: Path) -> None:
     """The neural voice: a model speaker, or a clone of the creator's sample. A language the
     model does not speak falls back to the offline voice of that language."""
     inputs = offline.inputs_of(unit, LineInputs)
@@ -144,7 +144,7 @@ def _samples() -> Any:
     return VoiceSampleStore(settings.voice_samples_root, keys)
 
 
-def translated_subtitles(unit: WorkUnit, media: LocalMediaStore, out: Path) -> None:
+def translated_subtitles(unit: WorkUnit, media: MediaStore, out: Path) -> None:
     """The script language's cues, translated by the language model, timings kept."""
     from adapters.llm import LanguageModel
 

@@ -50,6 +50,20 @@ SERVICE_SETTINGS = (
     "public_url",
     "mail_outbox_dir",
     "low_balance_credits",
+    "media_store",
+    "s3_bucket",
+    "s3_prefix",
+    "s3_endpoint_url",
+    "s3_region",
+    "s3_access_key_id",
+    "s3_secret_access_key",
+    "s3_presign_seconds",
+    "s3_inputs_expire_days",
+    "youtube_client_id",
+    "youtube_client_secret",
+    "google_oauth_base",
+    "youtube_api_base",
+    "youtube_chunk_bytes",
 )
 
 

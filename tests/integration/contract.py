@@ -19,6 +19,7 @@ from tests.integration.apiflow import grant, project_with_script, register
 from tests.integration.conftest import free_port, start_studio
 from tests.support.openai_server import LocalOpenAIServer
 from tests.support.stripe_mock import TEST_KEY, running_stripe_mock
+from tests.support.youtube_fake import YouTubeFake
 
 ADMIN_PATHS = r"^/v1/admin/"
 CREDITS = 100_000
@@ -61,8 +62,11 @@ def prepare(base_url: str, settings: Settings) -> Contract:
     return Contract(base_url, creator["headers"], admin, leaver["headers"])
 
 
-def with_stand_ins(settings: Settings, llm: LocalOpenAIServer, stripe_base: str) -> Settings:
-    """The studio on the tests' language model and on stripe-mock (billing configured)."""
+def with_stand_ins(
+    settings: Settings, llm: LocalOpenAIServer, stripe_base: str, youtube: YouTubeFake
+) -> Settings:
+    """The studio on the tests' language model, stripe-mock (billing configured) and the
+    YouTube fake (publishing configured)."""
     return settings.model_copy(
         update={
             "llm_base_url": llm.base_url,
@@ -70,6 +74,10 @@ def with_stand_ins(settings: Settings, llm: LocalOpenAIServer, stripe_base: str)
             "stripe_api_key": SecretStr(TEST_KEY),
             "stripe_webhook_secret": SecretStr("whsec_contract"),
             "stripe_api_base": stripe_base,
+            "youtube_client_id": youtube.client_id,
+            "youtube_client_secret": SecretStr(youtube.client_secret),
+            "google_oauth_base": youtube.base_url,
+            "youtube_api_base": youtube.base_url,
         }
     )
 
@@ -93,7 +101,9 @@ def contract_studio(logs: Path | None = None) -> Iterator[Contract]:
         topics.ensure_topics(settings)
         cleanup.callback(topics.delete_topics, settings)
         llm = cleanup.enter_context(LocalOpenAIServer())
-        settings = with_stand_ins(settings, llm, cleanup.enter_context(running_stripe_mock()))
+        stripe_base = cleanup.enter_context(running_stripe_mock())
+        youtube = cleanup.enter_context(YouTubeFake())
+        settings = with_stand_ins(settings, llm, stripe_base, youtube)
         if logs is None:
             logs = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="contract-")))
         base_url, processes = start_studio(settings, logs)
@@ -113,17 +123,21 @@ def contract_studio(logs: Path | None = None) -> Iterator[Contract]:
 # schema-valid request that is refused is a failure.
 ACCEPTED_POSITIVE = ["2xx", "401", "403", "404", "409", "429"]
 SEMANTIC_422 = {  # reason: (operation label regex, statuses besides 422)
-    "GET with min_position": (r"^GET /v1/(?!productions/[^/]+/(film|thumbnail|subtitles))", ()),
+    "GET with min_position": (
+        r"^GET /v1/(?!productions/[^/]+/(film|thumbnail|subtitles)|youtube/callback)",
+        (),
+    ),
     "scene numbers": (r"^POST /v1/projects/\{project_id\}/script/help$", ()),
     "production options": (r"^POST /v1/projects/\{project_id\}/productions$", ()),
     "voice sample audio": (r"^POST /v1/voices$", ("415",)),  # 415: not an audio format taken
     "an Idempotency-Key sent before with another request": (
-        r"^POST /v1/(auth/register|projects|admin/users/\{user_id\}/credits|billing/checkout)$",
+        r"^POST /v1/(auth/register|projects|admin/users/\{user_id\}/credits|billing/checkout"
+        r"|productions/\{production_id\}/publish)$",
         (),
     ),
     "signed tokens and signatures": (
-        r"^POST /v1/(auth/verify|auth/password-reset/confirm|email/unsubscribe"
-        r"|billing/stripe/webhook)$",
+        r"^(POST /v1/(auth/verify|auth/password-reset/confirm|email/unsubscribe"
+        r"|billing/stripe/webhook)|GET /v1/youtube/callback)$",
         ("400",),
     ),
 }

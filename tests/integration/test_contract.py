@@ -53,9 +53,9 @@ schema = schemathesis.openapi.from_dict(DOCUMENT, config=SchemathesisConfig.from
 
 
 @pytest.fixture(scope="module")
-def contract(isolated_settings, stripe_mock, tmp_path_factory) -> Iterator[Contract]:
+def contract(isolated_settings, stripe_mock, youtube_fake, tmp_path_factory) -> Iterator[Contract]:
     with LocalOpenAIServer() as llm:
-        studio: Settings = with_stand_ins(isolated_settings(), llm, stripe_mock)
+        studio: Settings = with_stand_ins(isolated_settings(), llm, stripe_mock, youtube_fake)
         base_url, processes = start_studio(studio, tmp_path_factory.mktemp("contract-logs"))
         try:
             yield prepare(base_url, studio)

@@ -393,6 +393,16 @@ def test_subtitles_and_thumbnail(api, completed):
     assert thumb.content[:3] == b"\xff\xd8\xff"
 
 
+def test_the_film_link_of_the_local_store_is_the_apis_own_film_url(api, completed):
+    user, production_id = completed
+    link = api.get(f"/v1/productions/{production_id}/film/link", headers=user["headers"])
+    assert link.status_code == 200, link.text
+    assert link.json()["expires_at"] is None
+    assert link.json()["url"] == f"{api.base_url}/v1/productions/{production_id}/film"
+    film = api.get(link.json()["url"], headers=user["headers"])
+    assert film.status_code == 200 and film.headers["content-type"] == "video/mp4"
+
+
 def test_another_creator_sees_none_of_it(api, completed):
     _, production_id = completed
     stranger = register(api, "Stranger")
@@ -401,6 +411,7 @@ def test_another_creator_sees_none_of_it(api, completed):
         "",
         "/events",
         "/film",
+        "/film/link",
         "/thumbnail.jpg",
         "/subtitles/en.vtt",
         "/subtitles/en.srt",
@@ -415,7 +426,7 @@ def test_media_of_a_production_not_rendered_yet(api, studio_settings):
     user = register(api)
     production_id = requested_production(api, studio_settings, user)
     base = f"/v1/productions/{production_id}"
-    for path in ("/film", "/thumbnail.jpg", "/subtitles/en.vtt"):
+    for path in ("/film", "/film/link", "/thumbnail.jpg", "/subtitles/en.vtt"):
         response = api.get(f"{base}{path}", headers=user["headers"])
         assert response.status_code == 409, path
         assert "not rendered yet" in response.json()["detail"]

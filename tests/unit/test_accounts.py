@@ -104,7 +104,7 @@ def test_the_api_refuses_tokens_issued_before_a_password_change(memory, unit_set
     old = {"Authorization": f"Bearer {tokens.issue(memory.studio.identity(user_id))}"}
     services = Services(
         unit_settings, memory.studio, ConnectionPool("", open=False), None, None, tokens, None,
-        links, None,
+        links, None, memory.media,
     )  # type: ignore[arg-type]  # fmt: skip
     with TestClient(create_app(unit_settings, lambda _: services)) as client:
         assert client.patch("/v1/me", json={"display_name": "R"}, headers=old).status_code == 200

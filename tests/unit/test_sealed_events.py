@@ -140,7 +140,9 @@ def test_the_api_answers_413_for_an_event_too_large_and_401_once_the_user_is_era
     user_id, project_id = owner_with_project(memory)
     tokens = Tokens("unit-test-jwt-secret-of-thirty-two-bytes", 3600)
     pool = ConnectionPool("", open=False)
-    services = Services(settings, memory.studio, pool, None, None, tokens, None, None, None)  # type: ignore[arg-type]
+    services = Services(
+        settings, memory.studio, pool, None, None, tokens, None, None, None, memory.media
+    )  # type: ignore[arg-type]
     auth = {"Authorization": f"Bearer {tokens.issue(memory.studio.identity(user_id))}"}
     script = {"format": "plain", "text": "A line of a long script.\n" * 1_000}  # 25 kB
     with TestClient(create_app(settings, lambda _: services)) as client:
