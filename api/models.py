@@ -9,7 +9,7 @@ from uuid import UUID
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StrictBool
 
 from domain.project import ASPECT_RATIOS, LANGUAGES, MAX_SCRIPT_BYTES, MAX_TITLE_LENGTH
-from domain.text import unstorable
+from domain.text import STORABLE_PATTERN, unstorable
 from domain.user import EMAIL_LANGUAGES
 
 
@@ -21,7 +21,6 @@ def storable(value: str) -> str:
     return value
 
 
-STORABLE_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]*$"  # what `storable` lets through
 Text = Annotated[
     str, AfterValidator(storable), Field(json_schema_extra={"pattern": STORABLE_PATTERN})
 ]

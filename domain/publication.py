@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.config import JsonDict
 
 from domain.errors import Conflict
+from domain.text import STORABLE_PATTERN, unstorable
 
 PRIVACIES = ("private", "unlisted", "public")
 STATES = ("requested", "uploading", "uploaded", "failed")
 MAX_ATTEMPTS_RECORDED = 1000
+STORABLE: JsonDict = {"pattern": STORABLE_PATTERN}  # the documented form of `_storable`
+
+
+def _storable(value: str) -> str:
+    """The value, unless a store cannot hold it (NUL and other control characters)."""
+    problem = unstorable(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
 
 
 def first_publication_id(production_id: UUID) -> UUID:
@@ -26,9 +37,11 @@ class PublishOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    title: str = Field(min_length=1, max_length=100)
-    description: str = Field(default="", max_length=5000)
-    tags: list[str] = Field(default_factory=list, max_length=50)
+    title: str = Field(min_length=1, max_length=100, json_schema_extra=STORABLE)
+    description: str = Field(default="", max_length=5000, json_schema_extra=STORABLE)
+    tags: list[Annotated[str, Field(json_schema_extra=STORABLE)]] = Field(
+        default_factory=list, max_length=50
+    )
     privacy: Literal["private", "unlisted", "public"] = "private"
     category: str = Field(default="1", pattern=r"^[0-9]{1,3}$")  # 1: Film & Animation
     made_for_kids: bool = False
@@ -44,13 +57,15 @@ class PublishOptions(BaseModel):
     def _no_angle_brackets(cls, value: str) -> str:
         if {"<", ">"} & set(value):
             raise ValueError("YouTube takes no angle brackets in titles and descriptions")
-        return value
+        return _storable(value)
 
     @field_validator("tags")
     @classmethod
     def _short_tags(cls, value: list[str]) -> list[str]:
         if sum(len(t) for t in value) > 500 or any(not t.strip() for t in value):
             raise ValueError("tags are non-empty and at most 500 characters together")
+        for tag in value:
+            _storable(tag)
         return value
 
     @model_validator(mode="after")

@@ -8,6 +8,7 @@ import re
 from domain.errors import Invalid
 
 _UNSTORABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
+STORABLE_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]*$"  # for JSON Schema: what is storable
 
 
 class TooLarge(Invalid):

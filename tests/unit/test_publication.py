@@ -74,3 +74,11 @@ def test_a_scheduled_private_video_is_accepted_and_recorded_as_text():
     when = datetime(2030, 1, 1, 12, tzinfo=UTC)
     publication = _publication(publish_at=when, privacy="private")
     assert datetime.fromisoformat(publication.publish_at) == when
+
+
+@pytest.mark.parametrize(
+    "field", [{"title": "A\x00B"}, {"description": "line\x07"}, {"tags": ["ok", "bad\x1b"]}]
+)
+def test_control_characters_are_refused_in_every_text_of_a_publication(field):
+    with pytest.raises(ValidationError):
+        PublishOptions(**{"title": "The Lamp", **field})
