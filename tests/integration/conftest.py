@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,17 +14,11 @@ import pytest
 from pydantic import SecretStr
 
 from adapters.settings import PROJECT_ROOT, Settings
+from tests.support.net import free_port
 from tests.support.prism import sendgrid  # noqa: F401 - the SendGrid stand-in, a fixture
 from tests.support.stripe_mock import stripe_mock  # noqa: F401 - the Stripe stand-in, a fixture
 from tests.support.versitygw import s3_server  # noqa: F401 - the S3 stand-in, a fixture
 from tests.support.youtube_fake import youtube_fake  # noqa: F401 - the YouTube stand-in, a fixture
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 MODEL_SETTINGS = (
     "model_backends",

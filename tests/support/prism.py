@@ -11,7 +11,6 @@ both on free loopback ports; both are stopped at the end.
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ import httpx
 import pytest
 
 from filmstudio import procutil
+from tests.support.net import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = Path(__file__).resolve().parent / "specs" / "sendgrid-mail-v3.json"
@@ -68,13 +68,6 @@ class SendGridStandIn:
     def clear(self) -> None:
         with self._lock:
             self._recorded.clear()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _handler(prism_url: str, stand_in: SendGridStandIn) -> type[BaseHTTPRequestHandler]:
@@ -150,7 +143,7 @@ def stop_prism(prism: subprocess.Popen[bytes]) -> None:
 def sendgrid(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SendGridStandIn]:
     """Prism on SendGrid's description behind a recording proxy, for the whole session."""
     logs = tmp_path_factory.mktemp("prism")
-    prism_port = _free_port()
+    prism_port = free_port()
     prism = start_prism(prism_port, logs / "prism.log")
     server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
     stand_in = SendGridStandIn(f"http://127.0.0.1:{server.server_address[1]}")

@@ -22,6 +22,8 @@ from typing import Any
 import pytest
 import stripe
 
+from tests.support.net import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = ROOT / "deploy" / "local" / "stripe-mock.sh"
 BINARY = ROOT / ".build" / "bin" / "stripe-mock"
@@ -29,13 +31,6 @@ API_VERSION: str = stripe.api_version
 LEGACY_API_VERSION = "2024-06-20"
 TEST_KEY = "sk_test_filmstudio"  # stripe-mock accepts any test-mode-looking key
 START_SECONDS = 60.0
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on (at the moment of asking)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _answers(port: int) -> bool:

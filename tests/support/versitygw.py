@@ -20,6 +20,8 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from tests.support.net import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = ROOT / "deploy" / "local" / "versitygw.sh"
 BINARY = ROOT / ".build" / "bin" / "versitygw"
@@ -47,12 +49,6 @@ class S3Server:
             aws_secret_access_key=secret_access_key or self.secret_access_key,
             config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
         )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _answers(port: int) -> bool:
