@@ -350,6 +350,12 @@ class YouTubeUploader:
         log.info("uploaded video %s (%d bytes)", response["id"], media.size())
         return UploadedVideo(response["id"], response)
 
+    def caption_languages(self, video_id: str) -> set[str]:
+        """The languages of the video's caption tracks (so a resumed publication adds none twice)."""
+        request = self._service.captions().list(part="snippet", videoId=video_id)
+        answer: dict[str, Any] = self._call(lambda: request.execute(num_retries=0))
+        return {item["snippet"]["language"] for item in answer.get("items", [])}
+
     def set_captions(
         self, video_id: str, language: str, path: Path, name: str = ""
     ) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """The publisher: consumes ``studio.events.publication`` and, for each `publication.Requested`,
 uploads the film to the creator's channel (resumable; the session URI is kept sealed before any
-byte goes, so a killed publisher resumes where it stopped), then its captions per language and
-its thumbnail, and records `Uploaded`, or `Failed` with Google's reason when YouTube refuses.
+byte goes, so a killed publisher resumes where it stopped), then its captions per language (those
+the video has already, from an attempt cut short, are not added again) and its thumbnail, and records `Uploaded`, or `Failed` with Google's reason when YouTube refuses.
 
 YouTube unavailable (quota, 5xx, the network) or an outage here: the same message is tried again
 after a capped backoff. Offsets are committed only after the outcome is recorded; a redelivered
@@ -87,10 +87,12 @@ class Publisher:
                 session_uri=self.publishing.upload_session(publication),
                 on_session=lambda uri: self.publishing.keep_session(publication, uri),
             )
-            captions = []
-            for language, key in sorted(publication.captions.items()):
-                uploader.set_captions(video.id, language, self.media.path(key, SRT), language)
-                captions.append(language)
+            present = uploader.caption_languages(video.id)  # a retried attempt added some
+            captions = sorted(publication.captions)
+            for language in captions:
+                if language not in present:
+                    srt = self.media.path(publication.captions[language], SRT)
+                    uploader.set_captions(video.id, language, srt, language)
             thumbnail = self.media.path(publication.film, THUMBNAIL)
             has_thumbnail = thumbnail.exists()
             if has_thumbnail:

@@ -211,6 +211,7 @@ def test_a_killed_upload_resumes_and_the_video_is_published(
     size = film.stat().st_size
     assert size > 8 * CHUNK, f"the test film has only {size} bytes"
     youtube_fake.hold_after(size // 2)
+    youtube_fake.fail_next("server_error", on="thumbnail")  # after the captions: tried again
     publisher = cli_process("publisher", studio_settings, tmp_path).start()
     try:
         accepted = publish(api, user, production_id)
@@ -234,7 +235,7 @@ def test_a_killed_upload_resumes_and_the_video_is_published(
         publisher.stop()
     video_id = row["video_id"]
     assert row["url"] == f"https://www.youtube.com/watch?v={video_id}"
-    assert row["attempts"] == 2, "the restarted publisher did not record its resumed attempt"
+    assert row["attempts"] == 3, "the resumed attempt and the retry are not both recorded"
     assert bytes(youtube_fake.video_bytes[video_id]) == film.read_bytes()
     sessions = [
         upload_id
@@ -244,7 +245,8 @@ def test_a_killed_upload_resumes_and_the_video_is_published(
     assert len(sessions) == 1, "the upload started over instead of resuming"
     sent = youtube_fake.received[sessions[0]]
     assert sent < 1.5 * size, f"{sent} bytes sent for a film of {size}"
-    assert [language for language, _ in youtube_fake.captions[video_id]] == ["en"]
+    captions = [language for language, _ in youtube_fake.captions[video_id]]
+    assert captions == ["en"], f"captions added again by the retried attempt: {captions}"
     assert youtube_fake.thumbnails[video_id]
 
     events = [
@@ -254,6 +256,7 @@ def test_a_killed_upload_resumes_and_the_video_is_published(
     ]
     assert [e.type for e in events] == [
         "publication.Requested",
+        "publication.Uploading",
         "publication.Uploading",
         "publication.Uploading",
         "publication.Uploaded",

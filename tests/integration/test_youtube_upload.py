@@ -207,8 +207,10 @@ def test_captions_and_thumbnail_are_set(
     uploader: YouTubeUploader, youtube_fake: YouTubeFake, media: dict[str, Path]
 ) -> None:
     video = uploader.upload(media["film"], METADATA)
+    assert uploader.caption_languages(video.id) == set()
     caption = uploader.set_captions(video.id, "en", media["srt"], name="English")
     uploader.set_captions(video.id, "hi", media["srt"])
+    assert uploader.caption_languages(video.id) == {"en", "hi"}
     thumbnail = uploader.set_thumbnail(video.id, media["thumbnail"])
     assert caption["snippet"]["language"] == "en" and caption["kind"] == "youtube#caption"
     assert youtube_fake.captions[video.id] == [

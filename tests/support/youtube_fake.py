@@ -1,5 +1,5 @@
 """A local fake of Google's OAuth 2.0 endpoints and of the YouTube Data API v3 upload endpoints
-(videos.insert, captions.insert, thumbnails.set), speaking the real protocols over plain HTTP:
+(videos.insert, captions.insert, captions.list, thumbnails.set), speaking the real protocols over plain HTTP:
 
 - ``GET /o/oauth2/v2/auth`` is the consent page of a user who always agrees: it redirects to the
   ``redirect_uri`` with a one-time ``code`` bound to the PKCE ``code_challenge`` (S256 only).
@@ -114,7 +114,7 @@ class YouTubeFake:
         self.video_bytes: dict[str, bytes] = {}
         self.captions: dict[str, list[tuple[str, bytes]]] = {}  # video id -> (language, file)
         self.thumbnails: dict[str, bytes] = {}
-        self.failures: list[str] = []
+        self.failures: list[tuple[str, str | None]] = []  # (failure, only for this kind)
         self.cut_at: int | None = None
         self.cuts = 0
         self.hold_at: int | None = None
@@ -138,12 +138,13 @@ class YouTubeFake:
 
     # -- what tests tell it ----------------------------------------------------------------
 
-    def fail_next(self, kind: str, times: int = 1) -> None:
-        """Answer the next `times` API requests with failure `kind` (quota, server_error)."""
-        if kind not in FAILURES:
-            raise ValueError(f"unknown failure {kind!r}")
+    def fail_next(self, kind: str, times: int = 1, on: str | None = None) -> None:
+        """Answer the next `times` upload requests (only those of kind `on`: video, caption,
+        thumbnail, when given) with failure `kind` (quota, server_error)."""
+        if kind not in FAILURES or on not in {None, *NEEDED_SCOPES}:
+            raise ValueError(f"unknown failure {kind!r} on {on!r}")
         with self.lock:
-            self.failures.extend([kind] * times)
+            self.failures.extend([(kind, on)] * times)
 
     def cut_after(self, size: int) -> None:
         """Reset the connection once an upload session has received `size` bytes (once)."""
@@ -273,11 +274,12 @@ class YouTubeFake:
 
     # -- uploads ---------------------------------------------------------------------------
 
-    def _failure(self) -> tuple[int, dict[str, Any]] | None:
+    def _failure(self, kind: str) -> tuple[int, dict[str, Any]] | None:
         with self.lock:
-            if not self.failures:
+            due = next((i for i, (_, on) in enumerate(self.failures) if on in (None, kind)), None)
+            if due is None:
                 return None
-            status, domain, reason, message = FAILURES[self.failures.pop(0)]
+            status, domain, reason, message = FAILURES[self.failures.pop(due)[0]]
         return status, _api_error(status, reason, message, domain)
 
     def _start(
@@ -292,7 +294,7 @@ class YouTubeFake:
         if not grant.scopes & NEEDED_SCOPES[kind]:
             error = _api_error(403, "insufficientPermissions", "Insufficient Permission")
             return 403, error, {}
-        failure = self._failure()
+        failure = self._failure(kind)
         if failure:
             return failure[0], failure[1], {}
         if query.get("uploadType") != "resumable" or "X-Upload-Content-Length" not in headers:
@@ -311,6 +313,27 @@ class YouTubeFake:
             )
         location = f"{self.base_url}{_path_of(kind)}?uploadType=resumable&upload_id={upload_id}"
         return 200, {}, {"Location": location, "X-GUploader-UploadID": upload_id}
+
+    def _list_captions(self, query: dict[str, str], headers: Any) -> tuple[int, dict[str, Any]]:
+        """captions.list: the video's tracks (snippets only, as with ``part=snippet``)."""
+        grant = self._caller(headers.get("Authorization"))
+        if grant is None:
+            return 401, _api_error(401, "authError", "Invalid Credentials")
+        if FORCE_SSL_SCOPE not in grant.scopes:
+            return 403, _api_error(403, "insufficientPermissions", "Insufficient Permission")
+        video_id = query.get("videoId", "")
+        if query.get("part") != "snippet" or video_id not in self.videos:
+            return 404, _api_error(404, "videoNotFound", "The video was not found.")
+        tracks = self.captions.get(video_id, [])
+        items = [
+            {
+                "kind": "youtube#caption",
+                "id": f"{video_id}.{n}",
+                "snippet": {"videoId": video_id, "language": language, "trackKind": "standard"},
+            }
+            for n, (language, _) in enumerate(tracks)
+        ]
+        return 200, {"kind": "youtube#captionListResponse", "items": items}
 
     def _complete(self, session: Session) -> dict[str, Any]:
         data = bytes(session.data)
@@ -373,10 +396,12 @@ class YouTubeFake:
                 return parts.path, {k: v[0] for k, v in parse_qs(parts.query).items()}
 
             def do_GET(self) -> None:
-                path, _ = self._target()
+                path, query = self._target()
                 if path == "/o/oauth2/v2/auth":
                     status, headers, body = fake._authorize(parse_qs(urlsplit(self.path).query))
                     self._send(status, body, **headers)
+                elif path == "/youtube/v3/captions":
+                    self._send(*fake._list_captions(query, self.headers))
                 else:
                     self._send(404, _api_error(404, "notFound", "Not Found"))
 
@@ -415,7 +440,7 @@ class YouTubeFake:
                 if match.group(1) is not None:
                     if not self._chunk(upload_id, session, int(match.group(1)), length):
                         return  # the connection was cut
-                    failure = fake._failure()
+                    failure = fake._failure(session.kind)
                     if failure:
                         self._send(*failure)
                         return
