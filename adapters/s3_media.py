@@ -46,13 +46,23 @@ MANIFEST_NAME = ".manifest.json"
 MANIFEST_FORMAT = 1
 MAX_PRESIGN_SECONDS = 7 * 24 * 3600  # SigV4's limit
 MULTIPART_BYTES = 8 * 1024 * 1024
-LIFECYCLE_RULE_IDS = ("filmstudio-inputs-expiry", "filmstudio-abort-incomplete-uploads")
+UPLOADS_FOLDER = "uploads"
+LIFECYCLE_RULE_IDS = (
+    "filmstudio-inputs-expiry",
+    "filmstudio-abort-incomplete-uploads",
+    "filmstudio-uploads-expiry",
+)
+UPLOADS_EXPIRE_DAYS = 1  # an upload nobody took (a browser closed mid-way) goes after a day
 NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
 NOT_IMPLEMENTED_CODES = frozenset({"NotImplemented", "501"})
 
 
 class MediaStoreError(Exception):
     """S3 refused or failed a request; the message says why (S3's code and message)."""
+
+
+class UploadTooLarge(ValueError):
+    """An upload holds more bytes than its purpose allows."""
 
 
 # -- the layout (pure: no S3) -----------------------------------------------------------------
@@ -101,16 +111,15 @@ class Layout:
     def lifecycle_prefix(self) -> str:
         return self._join(INPUTS_FOLDER) + "/"
 
-    def upload(self, object_key: str) -> str:
-        """An object outside artifacts and inputs (e.g. a voice sample put by a presigned PUT)."""
-        parts = object_key.split("/")
-        if (
-            any(part in {"", ".", ".."} for part in parts)
-            or parts[0] == INPUTS_FOLDER
-            or (len(parts[0]) == 2 and all(c in "0123456789abcdef" for c in parts[0]))
-        ):
-            raise ValueError(f"not an upload object key: {object_key!r}")
-        return self._join(object_key)
+    def uploads_folder(self, owner: UUID) -> str:
+        """Where a user's presigned-PUT uploads wait to be taken (ends with a slash)."""
+        return self._join(UPLOADS_FOLDER, str(UUID(str(owner)))) + "/"
+
+    def upload(self, owner: UUID, upload_id: UUID) -> str:
+        return self.uploads_folder(owner) + str(UUID(str(upload_id)))
+
+    def uploads_prefix(self) -> str:
+        return self._join(UPLOADS_FOLDER) + "/"
 
 
 def manifest_of(files: dict[str, Path]) -> bytes:
@@ -420,30 +429,51 @@ class S3MediaStore:
             params["ResponseContentDisposition"] = disposition
         return self._presign("get_object", params, seconds)
 
-    def presigned_put(self, object_key: str, content_type: str, seconds: int | None = None) -> str:
-        """A link that PUTs one upload (under the prefix, outside artifacts and inputs); the
-        uploader must send exactly this Content-Type, which the signature covers."""
-        params = {"Key": self.layout.upload(object_key), "ContentType": content_type}
+    # -- uploads: a user's file PUT straight to the bucket, then taken by the studio
+
+    def presigned_put(
+        self, owner: UUID, upload_id: UUID, content_type: str, seconds: int | None = None
+    ) -> str:
+        """A link that PUTs the upload `upload_id` of `owner`; the uploader must send exactly
+        this Content-Type, which the signature covers."""
+        params = {"Key": self.layout.upload(owner, upload_id), "ContentType": content_type}
         return self._presign("put_object", params, seconds)
 
-    def download(self, object_key: str, destination: Path) -> Path:
-        """An upload (see `presigned_put`) saved to `destination` (FileNotFoundError if none)."""
-        full_key = self.layout.upload(object_key)
-        data = self._get(full_key)
+    def read_upload(self, owner: UUID, upload_id: UUID, max_bytes: int) -> bytes:
+        """The upload's bytes: FileNotFoundError when there is none, `UploadTooLarge` (asked
+        before a byte is read) when it holds more than `max_bytes`."""
+        object_key = self.layout.upload(owner, upload_id)
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=object_key)
+        except ClientError as error:
+            if self._code(error) in NOT_FOUND_CODES:
+                raise FileNotFoundError(f"no upload {upload_id}") from None
+            raise self._failed(error, "HEAD", object_key) from None
+        except BotoCoreError as error:
+            raise self._failed(error, "HEAD", object_key) from None
+        if head["ContentLength"] > max_bytes:
+            raise UploadTooLarge(f"the upload holds more than {max_bytes} bytes")
+        data = self._get(object_key)
         if data is None:
-            raise FileNotFoundError(f"no upload at {full_key}")
-        destination.write_bytes(data)
-        return destination
+            raise FileNotFoundError(f"no upload {upload_id}")
+        if len(data) > max_bytes:  # replaced between the HEAD and the GET
+            raise UploadTooLarge(f"the upload holds more than {max_bytes} bytes")
+        return data
 
-    def delete_upload(self, object_key: str) -> None:
-        self._delete([self.layout.upload(object_key)])
+    def delete_upload(self, owner: UUID, upload_id: UUID) -> None:
+        self._delete([self.layout.upload(owner, upload_id)])
+
+    def delete_uploads(self, owner: UUID) -> None:
+        """Every upload of `owner` (their erasure)."""
+        self._delete(self._list(self.layout.uploads_folder(owner)))
 
     # -- lifecycle
 
     def ensure_lifecycle(self, days: int) -> bool:
-        """Expire claim-checked inputs after `days` and abort multipart uploads a killed writer
-        left open after a day, keeping the bucket's other rules. False (and a warning) when the
-        store does not implement lifecycle rules (versitygw's posix backend does not)."""
+        """Expire claim-checked inputs after `days` and uploads nobody took after a day, abort
+        multipart uploads a killed writer left open after a day, keeping the bucket's other
+        rules. False (and a warning) when the store does not implement lifecycle rules
+        (versitygw's posix backend does not)."""
         if days < 1:
             raise ValueError("inputs expire after one day at the least")
         ours: list[Any] = [
@@ -453,6 +483,9 @@ class S3MediaStore:
             {"ID": LIFECYCLE_RULE_IDS[1], "Status": "Enabled",
              "Filter": {"Prefix": self.layout.prefix + "/" if self.layout.prefix else ""},
              "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}},
+            {"ID": LIFECYCLE_RULE_IDS[2], "Status": "Enabled",
+             "Filter": {"Prefix": self.layout.uploads_prefix()},
+             "Expiration": {"Days": UPLOADS_EXPIRE_DAYS}},
         ]  # fmt: skip
         try:
             try:

@@ -351,7 +351,7 @@ class YouTubeUploader:
         return UploadedVideo(response["id"], response)
 
     def caption_languages(self, video_id: str) -> set[str]:
-        """The languages of the video's caption tracks (so a resumed publication adds none twice)."""
+        """The languages of the video's caption tracks (a retried publication adds none twice)."""
         request = self._service.captions().list(part="snippet", videoId=video_id)
         answer: dict[str, Any] = self._call(lambda: request.execute(num_retries=0))
         return {item["snippet"]["language"] for item in answer.get("items", [])}

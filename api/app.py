@@ -32,6 +32,7 @@ from api import (
     problems,
     publish_routes,
     routes,
+    upload_routes,
     voice_routes,
 )
 from api.deps import Services
@@ -103,7 +104,7 @@ def create_app(settings: Settings, services: Callable[[Settings], Services]) -> 
     docs.install(app)
     for router in (
         routes, account_routes, billing_routes, live, media_routes, admin, voice_routes,
-        publish_routes,
+        publish_routes, upload_routes,
     ):  # fmt: skip
         app.include_router(router.router, dependencies=[Depends(single_query_values)])
     app.add_middleware(BodyLimits, default_bytes=settings.max_body_bytes)

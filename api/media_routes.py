@@ -19,7 +19,7 @@ from fastapi import APIRouter, Header, HTTPException, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response, StreamingResponse
 from pydantic import BaseModel
 
-from adapters.s3_media import MediaStoreError, S3MediaStore
+from adapters.s3_media import S3MediaStore
 from api.deps import Caller, Services, Svc
 from api.problems import problem, problem_response, problems
 from api.production_view import SUBTITLES_PREFIX, subtitle_languages
@@ -135,8 +135,6 @@ def _presigned(svc: Services, artifacts: dict[str, str], artifact: str, name: st
         return svc.media.presigned_get(_key(artifacts, artifact), name)
     except (ValueError, FileNotFoundError):
         raise _missing(artifact, name) from None
-    except MediaStoreError as error:
-        raise HTTPException(503, f"the media store failed: {error}") from None
 
 
 def _redirect(url: str) -> RedirectResponse:

@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import compile_path
 
 from adapters.llm import LLMBadAnswer, LLMUnavailable
+from adapters.s3_media import MediaStoreError
 from domain.errors import Conflict, DomainError, InsufficientCredits, Invalid, NotFound
 
 MEDIA_TYPE = "application/problem+json"
@@ -152,6 +153,10 @@ def install(app: FastAPI) -> None:
     async def unavailable(request: Request, error: psycopg.OperationalError) -> ProblemResponse:
         detail = "the database is unavailable; retry shortly"
         return problem(request, 503, detail, {"Retry-After": "2"})
+
+    @app.exception_handler(MediaStoreError)
+    async def no_media_store(request: Request, error: MediaStoreError) -> ProblemResponse:
+        return problem(request, 503, f"the media store failed: {error}", {"Retry-After": "5"})
 
     @app.exception_handler(LLMUnavailable)
     async def no_language_model(request: Request, error: LLMUnavailable) -> ProblemResponse:

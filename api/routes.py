@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from fastapi import APIRouter, Depends, HTTPException, Request
@@ -15,6 +15,7 @@ from api.deps import Caller, Consistent, IdempotencyKey, Svc, once
 from api.problems import problems
 from api.production_view import production_view
 from api.ratelimit import client_ip
+from api.upload_routes import TakeUpload, take_upload, taking
 from domain.estimate import estimate
 from domain.production import ProductionOptions, Quality
 from domain.text import TooLarge, unstorable
@@ -207,6 +208,32 @@ def revise_script(
     except TooLarge as error:
         raise HTTPException(413, str(error)) from None
     return models.ScriptRevised(revision=revision, position=position)
+
+
+class ScriptFromUpload(TakeUpload):
+    format: Literal["fountain", "plain"]
+
+
+@router.put(
+    "/projects/{project_id}/script/from-upload",
+    response_model=models.ScriptRevised,
+    responses=problems(400, 401, 404, 409, 413, 422, 503),
+    tags=["projects"],
+)
+def revise_script_from_upload(
+    project_id: UUID, body: ScriptFromUpload, caller: Caller, svc: Svc
+) -> models.ScriptRevised:
+    """Take a script (UTF-8) sent to a presigned PUT (`POST /v1/uploads`, S3 media store only)
+    as the project's new revision; the upload is deleted once taken or refused."""
+    data = take_upload(svc, caller.user_id, body.upload_id, "script")
+    with taking(svc, caller.user_id, body.upload_id):
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise HTTPException(422, "a script upload is text in UTF-8") from None
+        script = models.ReviseScript.model_construct(format=body.format, text=text)
+        revised = revise_script(project_id, script, caller, svc)  # the domain checks the text
+    return revised
 
 
 @router.post(

@@ -10,14 +10,15 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile
 
 from adapters.voice_samples import FORMATS, MAX_UPLOAD_BYTES, container
 from api import models
-from api.deps import Caller, Consistent, IdempotencyKey, Svc, once
-from api.models import STORABLE_PATTERN
+from api.deps import Caller, Consistent, IdempotencyKey, Services, Svc, once
+from api.models import STORABLE_PATTERN, Text
 from api.problems import problems
+from api.upload_routes import TakeUpload, take_upload, taking
 from domain.text import unstorable
 from domain.voices import Voice
 
@@ -86,26 +87,61 @@ async def add_voice_sample(
     with you. The caller is authenticated before the upload is read (so no form parameters:
     FastAPI would read them first), and decoding runs off the event loop."""
     name, audio = await _upload(request)
-    if container(audio) is None:
-        raise HTTPException(415, f"a voice sample is one of these formats: {FORMATS}")
-    sample_id = (
-        None if key is None else uuid5(NAMESPACE_URL, f"filmstudio:voice:{caller.user_id}:{key}")
-    )
-
-    def act() -> tuple[int, dict[str, Any]]:
-        added = svc.studio.add_voice_sample(caller.user_id, name, audio, sample_id)
-        return 201, {
-            "sample_id": str(added.sample_id),
-            "voice_id": _voice_id(added.sample_id),
-            "seconds": added.seconds,
-            "position": added.position,
-        }
+    _check_format(audio)
 
     def store() -> JSONResponse:
         payload = {"name": name, "sha256": hashlib.sha256(audio).hexdigest()}
-        return once(svc, str(caller.user_id), key, "add_voice_sample", payload, act)
+        return once(
+            svc, str(caller.user_id), key, "add_voice_sample", payload,
+            lambda: _add(svc, caller.user_id, key, name, audio),
+        )  # fmt: skip
 
     return await run_in_threadpool(store)
+
+
+class VoiceSampleFromUpload(TakeUpload):
+    name: Text = Field(min_length=1, max_length=MAX_NAME_LENGTH)
+
+
+@router.post(
+    "/voices/from-upload",
+    status_code=201,
+    response_model=VoiceSampleCreated,
+    responses=problems(400, 401, 404, 409, 413, 415, 422, 503),
+)
+def add_uploaded_voice_sample(
+    body: VoiceSampleFromUpload, caller: Caller, svc: Svc, key: IdempotencyKey = None
+) -> JSONResponse:
+    """Take a voice sample sent to a presigned PUT (`POST /v1/uploads`, S3 media store only);
+    the upload is deleted once the sample is stored."""
+
+    def act() -> tuple[int, dict[str, Any]]:
+        audio = take_upload(svc, caller.user_id, body.upload_id, "voice-sample")
+        with taking(svc, caller.user_id, body.upload_id):
+            _check_format(audio)
+            return _add(svc, caller.user_id, key, body.name, audio)
+
+    payload = body.model_dump(mode="json")
+    return once(svc, str(caller.user_id), key, "add_uploaded_voice_sample", payload, act)
+
+
+def _check_format(audio: bytes) -> None:
+    if container(audio) is None:
+        raise HTTPException(415, f"a voice sample is one of these formats: {FORMATS}")
+
+
+def _add(
+    svc: Services, user_id: UUID, key: str | None, name: str, audio: bytes
+) -> tuple[int, dict[str, Any]]:
+    """Store the sample (under an id derived from the Idempotency-Key, when there is one)."""
+    sample_id = None if key is None else uuid5(NAMESPACE_URL, f"filmstudio:voice:{user_id}:{key}")
+    added = svc.studio.add_voice_sample(user_id, name, audio, sample_id)
+    return 201, {
+        "sample_id": str(added.sample_id),
+        "voice_id": _voice_id(added.sample_id),
+        "seconds": added.seconds,
+        "position": added.position,
+    }
 
 
 async def _upload(request: Request) -> tuple[str, bytes]:

@@ -123,9 +123,10 @@ def api_services(settings: Settings) -> Services:
         )
     keys = KeyStore(pool, settings.secret("master_key"))
     media = media_store(settings)
+    studio = Studio(settings, EventStore(settings, keys), keys, media)
     if isinstance(media, S3MediaStore):
         media.ensure_lifecycle(settings.s3_inputs_expire_days)
-    studio = Studio(settings, EventStore(settings, keys), keys, media)
+        studio.outside_erasers.append(media.delete_uploads)  # what they PUT but never sent on
     billing = Billing(studio, PostgresBillingIndex(pool), payment_gateway(settings))
     studio.outside_erasers.append(billing.forget_customer)
     publishing = Publishing(studio, YouTubeStore(pool), youtube_oauth(settings))

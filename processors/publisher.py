@@ -1,7 +1,8 @@
 """The publisher: consumes ``studio.events.publication`` and, for each `publication.Requested`,
 uploads the film to the creator's channel (resumable; the session URI is kept sealed before any
 byte goes, so a killed publisher resumes where it stopped), then its captions per language (those
-the video has already, from an attempt cut short, are not added again) and its thumbnail, and records `Uploaded`, or `Failed` with Google's reason when YouTube refuses.
+the video has already, from an attempt cut short, are not added again) and its thumbnail, and
+records `Uploaded`, or `Failed` with Google's reason when YouTube refuses.
 
 YouTube unavailable (quota, 5xx, the network) or an outage here: the same message is tried again
 after a capped backoff. Offsets are committed only after the outcome is recorded; a redelivered

@@ -16,6 +16,7 @@ from adapters.media import LocalMediaStore
 from adapters.s3_media import MANIFEST_NAME
 from adapters.settings import Settings
 from tests.integration.conftest import free_port, start_studio
+from tests.integration.test_model_backends import voice_sample
 from tests.integration.test_pipeline import LAMP, creator, produce, wait_for
 from tests.support.versitygw import S3Server
 
@@ -118,3 +119,78 @@ def test_a_film_renders_onto_s3_and_plays_from_a_presigned_link(on_s3):
     subtitles = client.get(f"/v1/productions/{production_id}/subtitles/en.vtt", headers=auth)
     assert subtitles.status_code == 307
     assert httpx.get(subtitles.headers["location"], timeout=30).text.startswith("WEBVTT")
+
+
+def put_upload(client: httpx.Client, auth: dict, purpose: str, mime: str, data: bytes) -> str:
+    """Ask for a presigned PUT and send `data` straight to the bucket; the upload's id."""
+    ticket = client.post(
+        "/v1/uploads", json={"purpose": purpose, "content_type": mime}, headers=auth
+    )
+    assert ticket.status_code == 201, ticket.text
+    body = ticket.json()
+    assert "/studio/uploads/" in urlsplit(body["url"]).path
+    sent = httpx.put(body["url"], content=data, headers=body["headers"])
+    assert sent.status_code == 200, sent.text
+    return body["upload_id"]
+
+
+def test_voice_samples_and_scripts_go_straight_to_the_bucket(on_s3, tmp_path):
+    client, server = on_s3["client"], on_s3["s3"]
+    headers = creator(on_s3)
+    auth = {"Authorization": headers["Authorization"]}
+
+    audio = voice_sample(tmp_path / "me.wav")
+    upload_id = put_upload(client, auth, "voice-sample", "audio/wav", audio)
+    stranger = {"Authorization": creator(on_s3)["Authorization"]}
+    taken_by_stranger = client.post(
+        "/v1/voices/from-upload", json={"upload_id": upload_id, "name": "Me"}, headers=stranger
+    )
+    assert taken_by_stranger.status_code == 404, "another user took the upload"
+    added = client.post(
+        "/v1/voices/from-upload", json={"upload_id": upload_id, "name": "Me"}, headers=auth
+    )
+    assert added.status_code == 201, added.text
+    assert added.json()["seconds"] == pytest.approx(4.0, abs=0.1)
+    listed = client.get(
+        "/v1/voices", headers=auth, params={"min_position": added.json()["position"]}
+    )
+    assert [v["name"] for v in listed.json()] == ["Me"]
+    again = client.post(
+        "/v1/voices/from-upload", json={"upload_id": upload_id, "name": "Me"}, headers=auth
+    )
+    assert again.status_code == 404, "a taken upload is not deleted"
+
+    noise = put_upload(client, auth, "voice-sample", "audio/wav", b"not audio at all")
+    refused = client.post(
+        "/v1/voices/from-upload", json={"upload_id": noise, "name": "Noise"}, headers=auth
+    )
+    assert refused.status_code == 415, refused.text
+
+    project = client.post("/v1/projects", json={"title": "Uploaded"}, headers=auth).json()
+    path = f"/v1/projects/{project['project_id']}/script/from-upload"
+    script_id = put_upload(client, auth, "script", "text/plain", LAMP.encode())
+    revised = client.put(path, json={"upload_id": script_id, "format": "fountain"}, headers=auth)
+    assert revised.status_code == 200, revised.text
+    shown = client.get(
+        f"/v1/projects/{project['project_id']}",
+        headers=auth,
+        params={"min_position": revised.json()["position"]},
+    ).json()
+    assert shown["script"] == {"format": "fountain", "text": LAMP}
+
+    binary = put_upload(client, auth, "script", "text/plain", b"\xff\xfe\x00bad")
+    not_text = client.put(path, json={"upload_id": binary, "format": "plain"}, headers=auth)
+    assert not_text.status_code == 422 and "UTF-8" in not_text.text, not_text.text
+    huge = put_upload(client, auth, "script", "text/plain", b"x" * 400_001)
+    too_large = client.put(path, json={"upload_id": huge, "format": "plain"}, headers=auth)
+    assert too_large.status_code == 413, too_large.text
+    wrong_type = client.post(
+        "/v1/uploads", json={"purpose": "script", "content_type": "image/png"}, headers=auth
+    )
+    assert wrong_type.status_code == 422, wrong_type.text
+
+    assert {k for k in bucket_keys(server) if "/uploads/" in k} == set(), "uploads left"
+    put_upload(client, auth, "script", "text/plain", b"never taken")
+    assert client.delete("/v1/me", headers=auth).status_code == 202
+    left = {k for k in bucket_keys(server) if "/uploads/" in k}
+    assert left == set(), f"the erased user's uploads are left in the bucket: {left}"

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from adapters.media import artifact_key
-from adapters.s3_media import MediaStoreError, S3MediaStore
+from adapters.s3_media import MediaStoreError, S3MediaStore, UploadTooLarge
 from adapters.settings import PROJECT_ROOT
 from tests.support.versitygw import S3Server
 
@@ -229,19 +229,33 @@ def test_a_presigned_link_to_a_film_plays(store):
     assert httpx.get(tampered).status_code == 403
 
 
-def test_a_presigned_put_uploads_with_its_content_type_only(store, tmp_path):
-    upload = f"voice-samples/{uuid4()}/sample.wav"
-    url = store.presigned_put(upload, "audio/wav", 300)
+def test_a_presigned_put_uploads_with_its_content_type_only(store):
+    owner, upload_id = uuid4(), uuid4()
+    url = store.presigned_put(owner, upload_id, "audio/wav", 300)
     refused = httpx.put(url, content=b"RIFF....", headers={"Content-Type": "text/plain"})
     assert refused.status_code == 403
     with pytest.raises(FileNotFoundError):
-        store.download(upload, tmp_path / "sample.wav")
+        store.read_upload(owner, upload_id, 100)
     answer = httpx.put(url, content=b"RIFF....", headers={"Content-Type": "audio/wav"})
     assert answer.status_code == 200, answer.text
-    assert store.download(upload, tmp_path / "sample.wav").read_bytes() == b"RIFF...."
-    store.delete_upload(upload)
     with pytest.raises(FileNotFoundError):
-        store.download(upload, tmp_path / "again.wav")
+        store.read_upload(uuid4(), upload_id, 100)  # another user's
+    with pytest.raises(UploadTooLarge):
+        store.read_upload(owner, upload_id, 7)
+    assert store.read_upload(owner, upload_id, 8) == b"RIFF...."
+    store.delete_upload(owner, upload_id)
+    with pytest.raises(FileNotFoundError):
+        store.read_upload(owner, upload_id, 100)
+
+
+def test_an_owners_uploads_are_deleted_with_them(store):
+    owner, other = uuid4(), uuid4()
+    for user in (owner, owner, other):
+        url = store.presigned_put(user, uuid4(), "text/plain", 60)
+        assert httpx.put(url, content=b"INT.", headers={"Content-Type": "text/plain"}).is_success
+    store.delete_uploads(owner)
+    assert store._list(store.layout.uploads_folder(owner)) == []
+    assert len(store._list(store.layout.uploads_folder(other))) == 1
 
 
 def test_an_expired_presigned_link_is_refused(store, monkeypatch):

@@ -1,5 +1,6 @@
 """A local fake of Google's OAuth 2.0 endpoints and of the YouTube Data API v3 upload endpoints
-(videos.insert, captions.insert, captions.list, thumbnails.set), speaking the real protocols over plain HTTP:
+(videos.insert, captions.insert, thumbnails.set; and captions.list), speaking the real protocols
+over plain HTTP:
 
 - ``GET /o/oauth2/v2/auth`` is the consent page of a user who always agrees: it redirects to the
   ``redirect_uri`` with a one-time ``code`` bound to the PKCE ``code_challenge`` (S256 only).

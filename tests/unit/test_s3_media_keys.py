@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from urllib.parse import parse_qs, urlparse
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
 from botocore.stub import Stubber
@@ -74,14 +74,16 @@ def test_bad_keys_are_refused():
         Layout().object("ABC", "film.mp4")
 
 
-@pytest.mark.parametrize("upload", ["inputs/x.json", f"{KEY[:2]}/x", "a/../b", "/a", "a//b"])
-def test_uploads_cannot_land_among_artifacts_or_inputs(upload):
+@pytest.mark.parametrize("upload_id", ["../inputs/x", "a/b", ""])
+def test_an_upload_is_named_by_its_owner_and_id_only(upload_id):
     with pytest.raises(ValueError):
-        Layout().upload(upload)
+        Layout().upload(uuid4(), upload_id)  # type: ignore[arg-type]
 
 
-def test_uploads_land_under_the_prefix():
-    assert Layout("studio").upload("voice-samples/u/1.wav") == "studio/voice-samples/u/1.wav"
+def test_uploads_land_under_the_prefix_in_their_owners_folder():
+    owner, upload_id = uuid4(), uuid4()
+    assert Layout("studio").upload(owner, upload_id) == f"studio/uploads/{owner}/{upload_id}"
+    assert Layout("studio").uploads_prefix() == "studio/uploads/"
 
 
 def test_the_manifest_lists_every_file_with_size_and_sha256(tmp_path):
@@ -110,10 +112,11 @@ def test_films_are_served_with_their_media_type():
 
 
 def test_a_presigned_put_signs_the_content_type_and_the_upload_key(tmp_path):
-    url = store(tmp_path).presigned_put("voice-samples/u/1.wav", "audio/wav", 120)
+    owner, upload_id = uuid4(), uuid4()
+    url = store(tmp_path).presigned_put(owner, upload_id, "audio/wav", 120)
     parsed = urlparse(url)
     query = parse_qs(parsed.query)
-    assert parsed.path == "/films/studio/voice-samples/u/1.wav"
+    assert parsed.path == f"/films/studio/uploads/{owner}/{upload_id}"
     assert query["X-Amz-Expires"] == ["120"]
     assert "content-type" in query["X-Amz-SignedHeaders"][0].split(";")
     assert SECRET not in url
@@ -122,7 +125,7 @@ def test_a_presigned_put_signs_the_content_type_and_the_upload_key(tmp_path):
 @pytest.mark.parametrize("seconds", [0, 7 * 24 * 3600 + 1])
 def test_links_last_one_second_to_seven_days(tmp_path, seconds):
     with pytest.raises(ValueError):
-        store(tmp_path).presigned_put("voice-samples/u/1.wav", "audio/wav", seconds)
+        store(tmp_path).presigned_put(uuid4(), uuid4(), "audio/wav", seconds)
 
 
 def test_a_presigned_get_is_refused_for_a_file_the_artifact_lacks(tmp_path):
@@ -198,6 +201,8 @@ def test_the_lifecycle_keeps_the_buckets_other_rules_and_replaces_ours(tmp_path)
                 {"ID": LIFECYCLE_RULE_IDS[1], "Status": "Enabled",
                  "Filter": {"Prefix": "studio/"},
                  "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}},
+                {"ID": LIFECYCLE_RULE_IDS[2], "Status": "Enabled",
+                 "Filter": {"Prefix": "studio/uploads/"}, "Expiration": {"Days": 1}},
             ]}},
         )  # fmt: skip
         assert s3.ensure_lifecycle(7) is True
