@@ -146,6 +146,21 @@ class Settings(BaseSettings):
     youtube_api_base: str = "https://youtube.googleapis.com/"
     youtube_chunk_bytes: int = Field(default=8 * 1024 * 1024, ge=256 * 1024)  # upload chunks
 
+    # Salesforce sync (a connected app). Without an instance URL the sync does not run.
+    salesforce_instance_url: str | None = None  # https://<my-domain>.my.salesforce.com
+    salesforce_login_url: str = "https://login.salesforce.com"  # its OAuth token endpoint's host
+    salesforce_client_id: str | None = None  # the connected app's consumer key
+    salesforce_client_secret: SecretStr | None = None  # client credentials flow
+    salesforce_username: str | None = None  # JWT bearer flow: the integration user ...
+    salesforce_private_key: SecretStr | None = None  # ... and the app's certificate's key (PEM)
+    salesforce_api_version: str = "62.0"
+    salesforce_ca_bundle: Path | None = None  # a private CA (tests); default the system's
+    salesforce_bulk_threshold: int = Field(default=2000, ge=1)  # more pending: Bulk API 2.0
+
+    # Analytics feed: Parquet files in the media store (local folder or S3), DuckDB to query.
+    analytics_dir: Path | None = None  # default: <state_dir>/analytics (with the local store)
+    analytics_file_rows: int = Field(default=50_000, ge=1)  # a file rolls at this many rows
+
     @property
     def topics(self) -> Topics:
         """This installation's topic names."""
@@ -159,6 +174,10 @@ class Settings(BaseSettings):
     @property
     def mail_outbox(self) -> Path:
         return self.mail_outbox_dir or self.state_dir / "mail-outbox"
+
+    @property
+    def analytics_root(self) -> Path:
+        return self.analytics_dir or self.state_dir / "analytics"
 
     @property
     def media_root(self) -> Path:
