@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,7 @@ from confluent_kafka import (
     Message,
     TopicPartition,
 )
+from prometheus_client import Gauge
 from psycopg import Connection
 from psycopg_pool import ConnectionPool
 
@@ -47,6 +49,13 @@ __all__ = ["Blocked", "ProjectionRunner", "wait_for_position"]
 BATCH_SIZE = 500
 POLL_TIMEOUT = 0.2
 SESSION_MS = 10_000  # a killed runner's partitions go to its successor within 10 s
+LAG_SECONDS = 5.0  # how often the lag gauge is measured
+LAG = Gauge(
+    "studio_projection_lag",
+    "Messages a projection has yet to apply (end offsets minus its position, its partitions)",
+    ["projection"],
+    multiprocess_mode="livemax",
+)
 
 
 class Blocked(Exception):
@@ -81,6 +90,7 @@ class ProjectionRunner:
         self.lock = lock_key(settings.topics.group(f"projection.{projection.name}"))
         self.generation: int | None = None
         self.applied = 0
+        self._held = 0  # messages polled but held back by a replay (for the lag gauge)
         self._dead_letters = dead_letters
         with pool.connection() as conn:
             state.ensure_schema(conn, projection.schema)
@@ -120,11 +130,16 @@ class ProjectionRunner:
         consumer = self.consumer(group)
         consumer.subscribe(self.topics, on_assign=self._on_assign)
         blocked = False
+        measured = 0.0
         try:
             while not stop.is_set():
                 heartbeat.beat()
+                if time.monotonic() - measured >= LAG_SECONDS:
+                    measured = time.monotonic()
+                    LAG.labels(self.projection.name).set(self.lag(consumer))
                 if blocked:
                     blocked = not self._resync(consumer)
+                    self._held = self._held if blocked else 0  # sought back: fetched again
                     continue
                 messages = self.poll(consumer)
                 if not messages:
@@ -134,6 +149,7 @@ class ProjectionRunner:
                 except Blocked:
                     log.info("projection %s: replayed or replaying; waiting", self.projection.name)
                     consumer.pause(consumer.assignment())
+                    self._held = sum(1 for m in messages if m.topic() in self.event_topics)
                     blocked = True
                     continue
                 backoff.succeeded()
@@ -187,6 +203,25 @@ class ProjectionRunner:
                 self.settings.topics.group(f"projection.{self.projection.name}"),
             )
         return self._dead_letters
+
+    def lag(self, consumer: Consumer) -> int:
+        """Messages of the assigned event partitions not applied yet: those not fetched (end
+        offset minus the consumer's position, which steps over transaction markers; the
+        stored offset before anything is fetched) and those held back while a replay runs."""
+        assignment = [tp for tp in consumer.assignment() if tp.topic in self.event_topics]
+        if not assignment:
+            return 0
+        with self.pool.connection() as conn:
+            stored = state.offsets(conn, self.projection.name)
+        behind = self._held
+        for tp in consumer.position(assignment):
+            try:
+                low, high = consumer.get_watermark_offsets(tp, timeout=1.0)
+            except KafkaException:
+                continue
+            at = tp.offset if tp.offset >= 0 else stored.get((tp.topic, tp.partition), low)
+            behind += max(0, high - max(at, low))
+        return behind
 
     def poll(self, consumer: Consumer, timeout: float = POLL_TIMEOUT) -> list[Message]:
         """One message within ``timeout``, then whatever else is ready, up to a batch."""

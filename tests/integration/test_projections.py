@@ -9,6 +9,7 @@ from uuid import UUID
 import psycopg
 import pytest
 from confluent_kafka import Producer
+from prometheus_client import REGISTRY
 
 from adapters.postgres import connection_pool
 from adapters.settings import Settings
@@ -207,14 +208,27 @@ def test_a_replay_during_a_burst_then_live_runner_agree(flow):
     assert dump(pool) == live
 
 
-def test_the_live_runner_pauses_while_a_replay_holds_the_projection(flow):
+def lag_becomes(check: Callable[[float], bool], seconds: float = 20.0) -> float | None:
+    """The projection's lag gauge once `check` holds (None if it never did)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        lag = REGISTRY.get_sample_value("studio_projection_lag", {"projection": NAME})
+        if lag is not None and check(lag):
+            return lag
+        time.sleep(0.2)
+    return None
+
+
+def test_the_live_runner_pauses_while_a_replay_holds_the_projection_and_reports_its_lag(flow):
     settings, studio, pool, live = flow
     (creator,) = creators(studio, 1)
     with psycopg.connect(settings.pg_conninfo, autocommit=True) as replaying:
         replaying.execute("SELECT pg_advisory_lock(%s)", (live.lock,))
         position = studio.create_project(creator.user_id, "Held", "en", "1:1")[1]
         assert not wait_for_position(pool, NAME, position, timeout=1.5)
+        assert lag_becomes(lambda lag: lag >= 1), "the lag gauge did not show the held event"
     reach(pool, position)
+    assert lag_becomes(lambda lag: lag == 0) == 0, "the lag gauge stayed up after catching up"
 
 
 def _next_offset(pool, topic: str, partition: int) -> int:
