@@ -324,6 +324,15 @@ class KeyStore:
     def key_destroyed(self, user_id: UUID) -> bool:
         return self.storage.key_destroyed(user_id)
 
+    def pseudonym(self, user_id: UUID, purpose: bytes) -> str | None:
+        """A stable key for the user that only their own key can compute (HMAC-SHA256 under a
+        `purpose`-bound derivation of it); None when the user has no key (erased)."""
+        key = self._key(user_id)
+        if key is None:
+            return None
+        derived = hmac.digest(key, b"filmstudio:pseudonym:" + purpose, "sha256")
+        return hmac.new(derived, user_id.bytes, "sha256").hexdigest()[:32]
+
     def subjects_of(self, owner_id: UUID) -> list[UUID]:
         """The aggregates whose text the user's key seals: their projects and productions."""
         return self.storage.subjects_of(owner_id)

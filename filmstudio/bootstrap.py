@@ -38,6 +38,7 @@ from adapters.media import LocalMediaStore
 from adapters.metadata import message_context
 from adapters.postgres import connection_pool
 from adapters.s3_media import S3MediaStore, s3_media_store
+from adapters.salesforce import SalesforceClient
 from adapters.settings import Settings, get_settings
 from adapters.stripe_gateway import StripeGateway
 from adapters.youtube import YouTubeOAuth
@@ -60,12 +61,16 @@ from gpu_consumers.worker import BatchCompute, StageWorker, one_by_one
 from processors.app import create_app as create_saga_app
 from processors.publisher import Publisher
 from processors.saga import ACTIVE_SQL, ProductionSaga
+from projections import analytics
 from projections.base import Projection
 from projections.mail_sender import Composer, MailSender
 from projections.notifications import SCHEMA as NOTIFICATIONS_SCHEMA
 from projections.notifications import NotificationsProjection
 from projections.readmodels import ReadModelProjection
 from projections.runner import ProjectionRunner
+from projections.salesforce_sender import SalesforceSender
+from projections.salesforce_sync import SCHEMA as SALESFORCE_SCHEMA
+from projections.salesforce_sync import SalesforceProjection
 from projections.schema import SCHEMA as READ_MODEL_SCHEMA
 from projections.state import ensure_schema
 from schemas.envelope import Envelope
@@ -252,6 +257,8 @@ PROJECTIONS: dict[str, Callable[[Settings, ConnectionPool], Projection]] = {
     "notifications": lambda settings, pool: NotificationsProjection(
         timedelta(hours=settings.mail_max_event_age_hours)
     ),
+    "analytics": analytics.create,
+    "salesforce": lambda settings, pool: SalesforceProjection(),
 }
 
 
@@ -282,6 +289,29 @@ def notification_sender(settings: Settings) -> Iterator[MailSender]:
                 KafkaBus(producer(settings)), settings.topics.dead_letters(), group
             ),
         )
+
+
+@contextmanager
+def salesforce_sender(settings: Settings) -> Iterator[SalesforceSender]:
+    """The sender of the Salesforce projection's records to the org the settings name, on its
+    own pool, closed after the block."""
+    with connection_pool(settings, max_size=2, name="salesforce-sender") as pool:
+        with pool.connection() as conn:
+            ensure_schema(conn, KEYSTORE_SCHEMA, SALESFORCE_SCHEMA)
+        group = settings.topics.group("salesforce.sender")
+        sender = SalesforceSender(
+            settings,
+            pool,
+            KeyStore(pool, settings.secret("master_key")),
+            partial(SalesforceClient, settings),
+            lambda: DeadLetters(
+                KafkaBus(producer(settings)), settings.topics.dead_letters(), group
+            ),
+        )
+        try:
+            yield sender
+        finally:
+            sender.close()
 
 
 def run_relay(settings: Settings, stop: threading.Event) -> None:

@@ -172,8 +172,9 @@ def kafka_tool(tool: str, args: tuple[str, ...]) -> None:
 
 
 # --- Commands from other modules (each a standalone click command that does not import this one)
+from filmstudio.analytics_cli import analytics  # noqa: E402
 from filmstudio.demo import demo  # noqa: E402
-from filmstudio.notifications_cli import notifications  # noqa: E402
+from filmstudio.outbox_cli import notifications, salesforce  # noqa: E402
 from filmstudio.projections_cli import projections, replay  # noqa: E402
 from filmstudio.publisher_cli import publisher  # noqa: E402
 from filmstudio.relay_cli import relay  # noqa: E402
@@ -182,7 +183,8 @@ from filmstudio.saga_cli import saga  # noqa: E402
 from filmstudio.workers_cli import workers  # noqa: E402
 
 for _command in (
-    relay, projections, notifications, replay, saga, workers, render, demo, publisher
+    relay, projections, notifications, replay, saga, workers, render, demo, publisher, salesforce,
+    analytics,
 ):  # fmt: skip
     main.add_command(_command)
 

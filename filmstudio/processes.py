@@ -17,6 +17,7 @@ def studio_processes(settings: Settings, every: bool = False) -> list[ProcessSpe
         ProcessSpec("relay", [*cli, "relay"], heartbeat=True),
         ProcessSpec("projections", [*cli, "projections"], heartbeat=True),
         ProcessSpec("notifications", [*cli, "notifications"], heartbeat=True),
+        ProcessSpec("analytics", [*cli, "projections", "--name", "analytics"], heartbeat=True),
         ProcessSpec("saga", [*cli, "saga"], heartbeat=True),
         ProcessSpec("workers", [*cli, "workers"], heartbeat=True),
         *(
@@ -27,6 +28,11 @@ def studio_processes(settings: Settings, every: bool = False) -> list[ProcessSpe
         *(
             [ProcessSpec("publisher", [*cli, "publisher"], heartbeat=True)]
             if settings.youtube_client_id or every
+            else []
+        ),
+        *(
+            [ProcessSpec("salesforce", [*cli, "salesforce"], heartbeat=True)]
+            if settings.salesforce_client_id or every
             else []
         ),
         ProcessSpec(

@@ -16,6 +16,7 @@ from pydantic import SecretStr
 from adapters.settings import PROJECT_ROOT, Settings
 from tests.support.net import free_port
 from tests.support.prism import sendgrid  # noqa: F401 - the SendGrid stand-in, a fixture
+from tests.support.salesforce_fake import salesforce_fake  # noqa: F401 - Salesforce's, a fixture
 from tests.support.stripe_mock import stripe_mock  # noqa: F401 - the Stripe stand-in, a fixture
 from tests.support.versitygw import s3_server  # noqa: F401 - the S3 stand-in, a fixture
 from tests.support.youtube_fake import youtube_fake  # noqa: F401 - the YouTube stand-in, a fixture
@@ -57,6 +58,14 @@ SERVICE_SETTINGS = (
     "google_oauth_base",
     "youtube_api_base",
     "youtube_chunk_bytes",
+    "salesforce_instance_url",
+    "salesforce_login_url",
+    "salesforce_client_id",
+    "salesforce_client_secret",
+    "salesforce_username",
+    "salesforce_private_key",
+    "salesforce_ca_bundle",
+    "salesforce_bulk_threshold",
 )
 
 
