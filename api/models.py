@@ -276,7 +276,8 @@ class ProductionOut(BaseModel):
         default=0.0,
         ge=0,
         le=1,
-        description="units done / units planned; a stage not started yet counts as one pending",
+        description="the mean over the stages of units done / units planned (a completed "
+        "stage counts 1, one not started 0): it never steps back",
     )
     stages: list[StageOut] = Field(default_factory=list, description="in stage graph order")
     links: ProductionLinks | None = Field(default=None, description="once completed")

@@ -87,13 +87,22 @@ def stage_views(units: list[dict[str, Any]], production_status: str) -> list[dic
     return views
 
 
+def stage_fraction(stage: dict[str, Any]) -> float:
+    """How far one stage is: 1 once completed, else its units done / its units planned."""
+    if stage["status"] == "completed":
+        return 1.0
+    return 0.0 if stage["total"] == 0 else stage["done"] / stage["total"]
+
+
 def overall_progress(stages: list[dict[str, Any]], production_status: str) -> float:
-    """Units done / units planned, where a stage not started yet counts as one pending unit."""
+    """The mean of the stages' fractions: each stage weighs the same whatever its unit count, so
+    planning a later stage's units never makes the figure step back (a stage plans all its
+    units at once, and units done are never undone)."""
     if production_status == "completed":
         return 1.0
-    done = sum(stage["done"] for stage in stages)
-    planned = sum(1 if stage["status"] == "pending" else stage["total"] for stage in stages)
-    return 0.0 if planned == 0 else round(min(done / planned, 1.0), 4)
+    if not stages:
+        return 0.0
+    return round(min(sum(stage_fraction(s) for s in stages) / len(stages), 1.0), 4)
 
 
 def subtitle_languages(artifacts: dict[str, str]) -> list[str]:

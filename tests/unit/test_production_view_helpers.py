@@ -80,7 +80,8 @@ def test_a_stage_without_units_is_complete_once_a_later_stage_started():
     assert {s["stage"]: s["status"] for s in stage_views([], "running")}["lip_sync"] == "pending"
 
 
-def test_progress_counts_a_stage_not_started_as_one_pending_unit():
+def test_progress_is_the_mean_of_the_stages_fractions():
+    stages = len(stage_views([], "requested"))
     assert overall_progress(stage_views([], "requested"), "requested") == 0.0
     units = [
         unit("script_analysis", "script", "completed"),
@@ -88,9 +89,26 @@ def test_progress_counts_a_stage_not_started_as_one_pending_unit():
         unit("image_generation", "shot-2"),
         unit("image_generation", "shot-3"),
     ]
-    # done 2 of 1 + 3 dispatched and 5 stages not started
-    assert overall_progress(stage_views(units, "running"), "running") == round(2 / 9, 4)
+    assert overall_progress(stage_views(units, "running"), "running") == round(
+        (1 + 1 / 3) / stages, 4
+    )
     assert overall_progress(stage_views(units, "completed"), "completed") == 1.0
+
+
+def test_progress_never_steps_back_when_a_later_stage_plans_many_units():
+    """The CLI's figure used to fall (80% to 74%) once a stage's units were planned."""
+    units = [unit("script_analysis", "script", "completed")]
+    shots = [f"shot-{n}" for n in range(1, 41)]
+    seen = [overall_progress(stage_views(units, "running"), "running")]
+    units += [unit("image_generation", shot) for shot in shots]  # 40 units planned at once
+    seen.append(overall_progress(stage_views(units, "running"), "running"))
+    for n, shot in enumerate(shots):
+        units[1 + n] = unit("image_generation", shot, "completed")
+        seen.append(overall_progress(stage_views(units, "running"), "running"))
+    units += [unit("voice_synthesis", f"line-{n}") for n in range(1, 200)]
+    seen.append(overall_progress(stage_views(units, "running"), "running"))
+    assert seen == sorted(seen), f"the progress stepped back: {seen}"
+    assert seen[-1] > seen[0]
 
 
 def test_view_links_to_the_media_once_completed():
