@@ -46,6 +46,9 @@ MANIFEST_NAME = ".manifest.json"
 MANIFEST_FORMAT = 1
 MAX_PRESIGN_SECONDS = 7 * 24 * 3600  # SigV4's limit
 MULTIPART_BYTES = 8 * 1024 * 1024
+CACHE_BYTES = 20 * 1024**3
+CACHE_MAX_AGE_SECONDS = 24 * 3600.0
+TRIM_EVERY_SECONDS = 600.0
 UPLOADS_FOLDER = "uploads"
 LIFECYCLE_RULE_IDS = (
     "filmstudio-inputs-expiry",
@@ -169,8 +172,13 @@ class S3MediaStore:
         secret_access_key: str | None = None,
         presign_seconds: int = 3600,
         multipart_bytes: int = MULTIPART_BYTES,
+        cache_bytes: int = CACHE_BYTES,
+        cache_max_age_seconds: float = CACHE_MAX_AGE_SECONDS,
     ) -> None:
         self.bucket = bucket
+        self.cache_bytes = cache_bytes
+        self.cache_max_age_seconds = cache_max_age_seconds
+        self._trimmed_at = time.monotonic()
         self.layout = Layout(clean_prefix(prefix))
         self.cache_root = cache_root
         self.presign_seconds = presign_seconds
@@ -280,12 +288,17 @@ class S3MediaStore:
     def path(self, key: str, name: str) -> Path:
         """The file downloaded into the cache (kept while its size matches the manifest)."""
         object_key = self.layout.object(key, name)
-        entry = (self.manifest(key) or {}).get(name)
+        manifest = self.manifest(key)
+        cached = self.cache_root / key[:2] / key / name
+        if manifest is None:  # deleted (an erasure, say): so is any copy cached here
+            shutil.rmtree(cached.parent, ignore_errors=True)
+        entry = (manifest or {}).get(name)
         if entry is None:
             raise FileNotFoundError(f"artifact {key} has no {name}")
-        cached = self.cache_root / key[:2] / key / name
         if cached.is_file() and cached.stat().st_size == entry["size"]:
+            os.utime(cached.parent)  # in use: the last to be trimmed
             return cached
+        self._trim_now_and_then()
         cached.parent.mkdir(parents=True, exist_ok=True)
         fd, staging = tempfile.mkstemp(prefix=f".{name}.", dir=cached.parent)
         os.close(fd)
@@ -335,10 +348,42 @@ class S3MediaStore:
 
     def _keep_in_cache(self, key: str, files: dict[str, Path]) -> None:
         """The writer's files become the cache's copies (no download for a local reader)."""
+        self._trim_now_and_then()
         folder = self.cache_root / key[:2] / key
         folder.mkdir(parents=True, exist_ok=True)
         for name, path in files.items():
             os.replace(path, folder / name)
+
+    # -- the download cache
+
+    def _trim_now_and_then(self) -> None:
+        if time.monotonic() - self._trimmed_at >= TRIM_EVERY_SECONDS:
+            self._trimmed_at = time.monotonic()
+            self.trim_cache()
+
+    def trim_cache(self) -> int:
+        """Drop cached artifacts unused for `cache_max_age_seconds` (so an erased user's media
+        leaves every machine's cache within that time), then the least recently used ones
+        until the cache holds at most `cache_bytes`; returns how many were dropped."""
+        folders = [
+            folder
+            for shard in self.cache_root.iterdir()
+            if shard.is_dir() and len(shard.name) == 2
+            for folder in shard.iterdir()
+            if folder.is_dir()
+        ]
+        used = {folder: folder.stat().st_mtime for folder in folders}
+        sizes = {f: sum(p.stat().st_size for p in f.iterdir() if p.is_file()) for f in folders}
+        cutoff = time.time() - self.cache_max_age_seconds
+        total = sum(sizes.values())
+        dropped = 0
+        for folder in sorted(folders, key=used.__getitem__):
+            if used[folder] >= cutoff and total <= self.cache_bytes:
+                break
+            shutil.rmtree(folder, ignore_errors=True)
+            total -= sizes[folder]
+            dropped += 1
+        return dropped
 
     def delete(self, key: str) -> bool:
         """Remove the artifact: the manifest first (it stops existing), then its files and any
@@ -523,4 +568,6 @@ def s3_media_store(settings: Settings) -> S3MediaStore:
         access_key_id=settings.s3_access_key_id,
         secret_access_key=secret.get_secret_value() if secret is not None else None,
         presign_seconds=settings.s3_presign_seconds,
+        cache_bytes=settings.s3_cache_bytes,
+        cache_max_age_seconds=settings.s3_cache_max_age_hours * 3600,
     )

@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     s3_secret_access_key: SecretStr | None = None
     s3_presign_seconds: int = Field(default=3600, ge=1, le=7 * 24 * 3600)  # SigV4's limit
     s3_inputs_expire_days: int = Field(default=7, ge=1)  # claim-checked inputs' lifecycle
+    s3_cache_bytes: int = Field(default=20 * 1024**3, ge=0)  # each machine's download cache
+    s3_cache_max_age_hours: float = Field(default=24.0, gt=0)  # unused copies go after this
 
     kafka_bootstrap: str = "127.0.0.1:19092"
     kafka_controller_port: int = 19093

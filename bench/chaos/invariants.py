@@ -144,6 +144,7 @@ def outcomes(productions: list[Production], lane_errors: list[str]) -> Check:
 def films(settings: Settings, productions: list[Production]) -> Check:
     done = [p for p in productions if p.status == "completed"]
     bad: list[str] = []
+    media = bootstrap.media_store(settings)  # the local folder or the bucket, as configured
     with psycopg.connect(settings.pg_conninfo) as conn:
         for production in done:
             row = conn.execute(
@@ -154,7 +155,11 @@ def films(settings: Settings, productions: list[Production]) -> Check:
             if not key:
                 bad.append(f"{production.production_id[:8]}: no film artifact")
                 continue
-            film = settings.media_root / key[:2] / key / "film.mp4"
+            try:
+                film = media.path(key, "film.mp4")
+            except FileNotFoundError:
+                bad.append(f"{production.production_id[:8]}: the film is not in the media store")
+                continue
             problems = film_problems(film, row[1] if row else None)
             bad.extend(f"{production.production_id[:8]}: {p}" for p in problems)
     figures = f"{len(done)} films checked (streams, colour, GOP, faststart, loudness, duration)"

@@ -277,3 +277,16 @@ def test_an_expired_presigned_link_is_refused(store, monkeypatch):
 
 def test_a_store_without_lifecycle_rules_is_tolerated(store):
     assert store.ensure_lifecycle(7) is False  # versitygw's posix backend has none
+
+
+def test_another_machines_cached_copy_goes_once_the_artifact_is_deleted(store, s3_server, tmp_path):
+    key = new_key()
+    with store.writing(key) as folder:
+        (folder / "film.mp4").write_bytes(b"a film of someone erased")
+    reader = make_store(s3_server, tmp_path / "other-machine", prefix=store.layout.prefix)
+    copy = reader.path(key, "film.mp4")
+    assert copy.read_bytes() == b"a film of someone erased"
+    assert store.delete(key)
+    with pytest.raises(FileNotFoundError):
+        reader.path(key, "film.mp4")
+    assert not copy.exists(), "the other machine still holds the deleted film"

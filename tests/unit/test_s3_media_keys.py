@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import time
 from urllib.parse import parse_qs, urlparse
 from uuid import UUID, uuid4
 
@@ -253,3 +255,26 @@ def _body(data: bytes):
     from botocore.response import StreamingBody
 
     return StreamingBody(BytesIO(data), len(data))
+
+
+def cached(root, n: int, size: int, age_seconds: float):
+    key = artifact_key("film", "offline", "1", {"n": n})
+    folder = root / key[:2] / key
+    folder.mkdir(parents=True)
+    (folder / "film.mp4").write_bytes(b"x" * size)
+    then = time.time() - age_seconds
+    os.utime(folder, (then, then))
+    return folder
+
+
+def test_the_cache_drops_unused_copies_then_the_least_recently_used(tmp_path):
+    s3 = store(tmp_path)
+    s3.cache_bytes, s3.cache_max_age_seconds = 250, 3600.0
+    stale = cached(tmp_path, 1, 10, age_seconds=7200)  # unused for two hours: an erasure's
+    oldest = cached(tmp_path, 2, 100, age_seconds=300)
+    older = cached(tmp_path, 3, 100, age_seconds=200)
+    recent = cached(tmp_path, 4, 100, age_seconds=100)
+    assert s3.trim_cache() == 2
+    assert not stale.exists() and not oldest.exists(), "the cache kept what it should drop"
+    assert older.exists() and recent.exists()
+    assert (tmp_path / ".staging").is_dir(), "the writers' staging folder is not the cache's"
