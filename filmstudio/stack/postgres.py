@@ -17,6 +17,7 @@ from filmstudio import procutil
 from filmstudio.procutil import ServiceError
 
 CLUSTER_OWNER = "postgres"  # initdb refuses root, so a root caller runs the cluster as this user
+MAX_CONNECTIONS = 300  # every process has its pools, and the tests run several studios at once
 
 
 def home(settings: Settings) -> Path:
@@ -141,7 +142,8 @@ def start(settings: Settings) -> bool:
     _init(settings)
     options = (
         f"-c listen_addresses=127.0.0.1 -p {settings.pg_port} "
-        f"-k {socket_dir(settings)} -c unix_socket_permissions=0700"
+        f"-k {socket_dir(settings)} -c unix_socket_permissions=0700 "
+        f"-c max_connections={MAX_CONNECTIONS}"
     )
     result = _pg_ctl(
         settings,

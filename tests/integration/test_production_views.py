@@ -198,8 +198,8 @@ def test_stages_units_and_progress_follow_the_pipeline(api, studio_settings, pip
     assert [stages[s]["status"] for s in ("lip_sync", "subtitles", "composition")] == [
         "pending"
     ] * 3
-    # done 2 of planned 1 + 3 + 2 + 1 units, plus one for each of 3 stages not started
-    assert seen["progress"] == 0.2
+    # the mean of the stages' fractions: script analysis done, images 1 of 3, the rest 0
+    assert seen["progress"] == round((1 + 1 / 3) / len(STAGES), 4)
 
 
 def test_a_failed_production_shows_why(api, studio_settings, pipeline):
@@ -393,14 +393,18 @@ def test_subtitles_and_thumbnail(api, completed):
     assert thumb.content[:3] == b"\xff\xd8\xff"
 
 
-def test_the_film_link_of_the_local_store_is_the_apis_own_film_url(api, completed):
+def test_the_film_link_of_the_local_store_is_the_apis_film_url_signed_for_it(api, completed):
     user, production_id = completed
     link = api.get(f"/v1/productions/{production_id}/film/link", headers=user["headers"])
     assert link.status_code == 200, link.text
-    assert link.json()["expires_at"] is None
-    assert link.json()["url"] == f"{api.base_url}/v1/productions/{production_id}/film"
-    film = api.get(link.json()["url"], headers=user["headers"])
+    assert link.json()["expires_at"] is not None
+    url = httpx.URL(link.json()["url"])
+    assert url.copy_with(query=None) == f"{api.base_url}/v1/productions/{production_id}/film"
+    assert url.params["token"]
+    film = api.get(url)  # no header: the link's token is enough, like a presigned S3 link
     assert film.status_code == 200 and film.headers["content-type"] == "video/mp4"
+    part = api.get(url, headers={"Range": "bytes=0-99"})
+    assert part.status_code == 206 and len(part.content) == 100
 
 
 def test_another_creator_sees_none_of_it(api, completed):
