@@ -9,14 +9,20 @@ FILMSTUDIO := $(VENV)/bin/filmstudio
 STAMP := $(VENV)/.installed
 KAFKA_JARS := .build/kafka/libs/.resolved
 APT_PACKAGES := openjdk-17-jre-headless maven postgresql ffmpeg espeak-ng libespeak-ng1 sox \
-	fonts-noto-core fonts-dejavu-core acl
+	fonts-noto-core fonts-dejavu-core acl chromium
 
 .PHONY: help bootstrap system-packages stack test demo down lint
 
 help:
 	@echo "make bootstrap | stack | test | demo | down | lint"
 
-bootstrap: system-packages $(STAMP) $(KAFKA_JARS) standins
+bootstrap: system-packages $(STAMP) $(KAFKA_JARS) standins web
+
+# The web studio's static export (web/out), served by the API at /; the browser tests drive it
+# in Debian's chromium (installed above). Does nothing when the export is newer than its sources.
+.PHONY: web
+web:
+	@deploy/local/web.sh
 
 # The tests' stand-ins for services we cannot reach: Stripe's own stripe-mock (Go), Prism
 # (npm) serving SendGrid's OpenAPI description and versitygw (Go), an S3 server that checks
@@ -67,6 +73,7 @@ demo: bootstrap
 	$(FILMSTUDIO) render examples/the-lamp-sloka.fountain --language hi --burn-subtitles \
 		-o out/the-lamp-sloka.mp4
 	@echo "films: out/the-lamp.mp4 and out/the-lamp-sloka.mp4 (subtitles beside them)"
+	@echo "the web studio: http://127.0.0.1:$${FILMSTUDIO_API_PORT:-8000}/"
 
 down:
 	@if [ -x $(FILMSTUDIO) ]; then $(FILMSTUDIO) down; else echo "nothing to stop"; fi

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Query
+import anyio
+from confluent_kafka import KafkaException
+from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import JSONResponse
 
-from api import models
+from api import admin_views, models
 from api.deps import Admin, Consistent, IdempotencyKey, Svc, once
 from api.problems import problems
 
@@ -61,3 +63,43 @@ def erase_user(user_id: UUID, admin: Admin, svc: Svc) -> models.Position:
     their personal and creative data become unreadable everywhere (crypto-shredding). A retry
     after a failure resumes the erasure; a repeat on an erased user changes nothing."""
     return models.Position(position=svc.studio.erase_user(user_id))
+
+
+ProductionStatus = Literal["requested", "running", "completed", "failed", "cancelled"]
+
+
+@router.get(
+    "/productions",
+    response_model=list[admin_views.AdminProductionOut],
+    dependencies=[Consistent],
+    responses=problems(401, 403, 422, 503),
+)
+def list_productions(
+    admin: Admin,
+    svc: Svc,
+    status: Annotated[ProductionStatus | None, Query(description="only these")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+) -> list[admin_views.AdminProductionOut]:
+    """Every owner's productions, newest first, with their overall progress."""
+    return admin_views.productions(svc.pool, status, limit, offset)
+
+
+@router.get(
+    "/dead-letters",
+    response_model=list[admin_views.DeadLetterOut],
+    responses=problems(401, 403, 422, 503),
+)
+async def list_dead_letters(
+    admin: Admin,
+    svc: Svc,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> list[admin_views.DeadLetterOut]:
+    """The last dead letters of `<prefix>.dead_letters` (messages a consumer could not handle),
+    newest first, without the messages' bytes."""
+    try:
+        return await anyio.to_thread.run_sync(admin_views.latest_dead_letters, svc.settings, limit)
+    except KafkaException as error:
+        raise HTTPException(
+            503, f"the dead letters cannot be read now: {error}", headers={"Retry-After": "2"}
+        ) from error

@@ -34,6 +34,7 @@ from api import (
     routes,
     upload_routes,
     voice_routes,
+    web,
 )
 from api.deps import Services
 from api.limits import BodyLimits
@@ -158,4 +159,5 @@ def create_app(settings: Settings, services: Callable[[Settings], Services]) -> 
     def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
+    web.install(app)  # the studio's pages at `/`, for whatever no route above matches
     return app

@@ -5,7 +5,8 @@ The stream sends `snapshot` events (the production as `GET /v1/productions/{id}`
 comments while nothing happens, and a last `end` event once the production is completed, failed
 or cancelled. Ticks come from a consumer without a group, assigned to the one partition that holds
 the production's key (murmur2, as the producers partition) from its end; it is closed when the
-stream ends or the client goes away.
+stream ends or the client goes away. `EventSource` cannot send a header: it opens the stream with
+`?token=` from `POST /v1/productions/{id}/stream-token` (`api/stream_tokens.py`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
 from typing import Annotated, Any, Protocol
 from uuid import UUID
 
@@ -22,7 +24,7 @@ import anyio
 from confluent_kafka import Consumer, TopicPartition
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import StreamingResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from adapters import kafka
 from adapters.settings import Settings
@@ -30,6 +32,7 @@ from api import models
 from api.deps import Caller, Consistent, Svc
 from api.problems import problem_response, problems
 from api.production_view import production_view
+from api.stream_tokens import STREAM_TOKEN_SECONDS, EventsCaller, link_tokens
 from schemas.work import ProgressTick
 
 log = logging.getLogger(__name__)
@@ -221,13 +224,15 @@ EVENT_SCHEMA = {  # each event of the stream (OpenAPI 3.1: `schema` of text/even
 )
 async def production_stream(
     production_id: UUID,
-    caller: Caller,
+    caller: EventsCaller,
     svc: Svc,
     heartbeat: Annotated[
         float, Query(ge=0.5, le=60, description="seconds between heartbeat comments")
     ] = 15.0,
 ) -> StreamingResponse:
-    """Follow a production live until it is completed, failed or cancelled."""
+    """Follow a production live until it is completed, failed or cancelled. Authenticate with
+    the bearer header or, where no header can be sent (`EventSource`), with `?token=` of
+    `POST /v1/productions/{id}/stream-token`."""
 
     async def snapshot() -> models.ProductionOut | None:
         row = await anyio.to_thread.run_sync(
@@ -259,3 +264,25 @@ class NoTicks:
 
     async def close(self) -> None:
         return None
+
+
+class StreamToken(BaseModel):
+    token: str
+    expires_at: datetime
+
+
+@router.post(
+    "/productions/{production_id}/stream-token",
+    response_model=StreamToken,
+    responses={
+        **problems(401, 422, 503),
+        404: problem_response(404, "no such production (or not yours)"),
+    },
+)
+def stream_token(production_id: UUID, caller: Caller, svc: Svc) -> StreamToken:
+    """A token to open this production's event stream within a minute, as
+    `GET /v1/productions/{id}/events?token=...` (`EventSource` cannot send a header)."""
+    if svc.reads.production(caller.user_id, production_id) is None:
+        raise HTTPException(404, "no such production")
+    token, expires = link_tokens(svc).issue(caller, production_id, "events", STREAM_TOKEN_SECONDS)
+    return StreamToken(token=token, expires_at=expires)

@@ -2,7 +2,9 @@
 
 Files come from the media store under the artifact keys of the caller's production in the read
 model; nothing from the request's path is used to build a file path. The local store's files are
-served by the API; with S3 the routes answer `307` to a presigned GET of the object.
+served by the API; with S3 the routes answer `307` to a presigned GET of the object. The `/link`
+routes answer a URL that needs no header (for `<video>`, `<track>`, a download link): S3's
+presigned GET, or the API's own route with `?token=`, a read-only link token of the production.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlencode
 from uuid import UUID
 
 from fastapi import APIRouter, Header, HTTPException, Request
@@ -23,6 +26,7 @@ from adapters.s3_media import S3MediaStore
 from api.deps import Caller, Services, Svc
 from api.problems import problem, problem_response, problems
 from api.production_view import SUBTITLES_PREFIX, subtitle_languages
+from api.stream_tokens import MediaCaller, link_tokens
 from commands.handlers import Identity
 
 router = APIRouter(prefix="/v1", tags=["media"])
@@ -201,7 +205,7 @@ FILM_RESPONSES[200]["headers"] = FILM_HEADERS
 def film(
     production_id: UUID,
     request: Request,
-    caller: Caller,
+    caller: MediaCaller,
     svc: Svc,
     range_header: Annotated[str | None, Header(alias="Range")] = None,
     if_range: Annotated[str | None, Header(alias="If-Range")] = None,
@@ -245,7 +249,7 @@ def film(
     response_class=FileResponse,
     responses=_media("image/jpeg", BINARY, "a still of the film"),
 )
-def thumbnail(production_id: UUID, caller: Caller, svc: Svc) -> Response:
+def thumbnail(production_id: UUID, caller: MediaCaller, svc: Svc) -> Response:
     """A still of the film, as JPEG (with S3: `307` to a presigned GET)."""
     artifacts = _artifacts(svc, caller.user_id, production_id)
     url = _presigned(svc, artifacts, "film", THUMBNAIL_FILE)
@@ -280,7 +284,7 @@ def _subtitles(
     response_class=FileResponse,
     responses=_media("text/vtt", TEXT, "WebVTT subtitles"),
 )
-def subtitles_vtt(production_id: UUID, lang: str, caller: Caller, svc: Svc) -> Response:
+def subtitles_vtt(production_id: UUID, lang: str, caller: MediaCaller, svc: Svc) -> Response:
     """The subtitles in one language, as WebVTT."""
     return _subtitles(production_id, lang, "vtt", caller, svc)
 
@@ -290,14 +294,28 @@ def subtitles_vtt(production_id: UUID, lang: str, caller: Caller, svc: Svc) -> R
     response_class=FileResponse,
     responses=_media("application/x-subrip", TEXT, "SubRip subtitles"),
 )
-def subtitles_srt(production_id: UUID, lang: str, caller: Caller, svc: Svc) -> Response:
+def subtitles_srt(production_id: UUID, lang: str, caller: MediaCaller, svc: Svc) -> Response:
     """The subtitles in one language, as SubRip."""
     return _subtitles(production_id, lang, "srt", caller, svc)
 
 
 class FilmLink(BaseModel):
     url: str
-    expires_at: datetime | None  # None: the API's own URL, which needs the bearer token
+    expires_at: datetime
+
+
+def _signed(svc: Services, caller: Identity, production_id: UUID, url: str) -> FilmLink:
+    """The API's own URL of a media file with a read-only link token of the production, lasting
+    `s3_presign_seconds` like a presigned S3 link."""
+    token, expires = link_tokens(svc).issue(
+        caller, production_id, "media", svc.settings.s3_presign_seconds
+    )
+    return FilmLink(url=f"{url}?{urlencode({'token': token})}", expires_at=expires)
+
+
+def _presigned_link(url: str, svc: Services) -> FilmLink:
+    expires = datetime.now(UTC) + timedelta(seconds=svc.settings.s3_presign_seconds)
+    return FilmLink(url=url, expires_at=expires)
 
 
 @router.get(
@@ -306,15 +324,51 @@ class FilmLink(BaseModel):
     responses=MEDIA_PROBLEMS,
 )
 def film_link(production_id: UUID, request: Request, caller: Caller, svc: Svc) -> FilmLink:
-    """A link to the film: with S3 a presigned GET that lasts `s3_presign_seconds` and needs no
-    token; with the local store the API's own film URL (it needs the bearer token)."""
+    """A link to the film that needs no header and lasts `s3_presign_seconds`: with S3 a
+    presigned GET, with the local store the API's film URL with a read-only link token."""
     artifacts = _artifacts(svc, caller.user_id, production_id)
-    issued = datetime.now(UTC)
     url = _presigned(svc, artifacts, "film", FILM_FILE)
-    if url is None:
-        _file(svc, artifacts, "film", FILM_FILE)
-        return FilmLink(
-            url=str(request.url_for("film", production_id=production_id)), expires_at=None
-        )
-    expires = issued + timedelta(seconds=svc.settings.s3_presign_seconds)
-    return FilmLink(url=url, expires_at=expires)
+    if url is not None:
+        return _presigned_link(url, svc)
+    _file(svc, artifacts, "film", FILM_FILE)
+    own = str(request.url_for("film", production_id=production_id))
+    return _signed(svc, caller, production_id, own)
+
+
+def _subtitles_link(
+    production_id: UUID, lang: str, kind: str, request: Request, caller: Identity, svc: Services
+) -> FilmLink:
+    artifacts = _artifacts(svc, caller.user_id, production_id)
+    if f"{SUBTITLES_PREFIX}{lang}" not in artifacts:
+        produced = ", ".join(subtitle_languages(artifacts)) or "none"
+        raise HTTPException(404, f"no subtitles in {lang[:20]!r}; this film has: {produced}")
+    url = _presigned(svc, artifacts, f"{SUBTITLES_PREFIX}{lang}", f"subtitles.{kind}")
+    if url is not None:
+        return _presigned_link(url, svc)
+    _file(svc, artifacts, f"{SUBTITLES_PREFIX}{lang}", f"subtitles.{kind}")
+    own = str(request.url_for(f"subtitles_{kind}", production_id=production_id, lang=lang))
+    return _signed(svc, caller, production_id, own)
+
+
+@router.get(
+    "/productions/{production_id}/subtitles/{lang}.vtt/link",
+    response_model=FilmLink,
+    responses=MEDIA_PROBLEMS,
+)
+def subtitles_vtt_link(
+    production_id: UUID, lang: str, request: Request, caller: Caller, svc: Svc
+) -> FilmLink:
+    """A link to the WebVTT subtitles that needs no header (for `<track>`), like the film's."""
+    return _subtitles_link(production_id, lang, "vtt", request, caller, svc)
+
+
+@router.get(
+    "/productions/{production_id}/subtitles/{lang}.srt/link",
+    response_model=FilmLink,
+    responses=MEDIA_PROBLEMS,
+)
+def subtitles_srt_link(
+    production_id: UUID, lang: str, request: Request, caller: Caller, svc: Svc
+) -> FilmLink:
+    """A link to the SubRip subtitles that needs no header (a download link), like the film's."""
+    return _subtitles_link(production_id, lang, "srt", request, caller, svc)

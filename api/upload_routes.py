@@ -1,6 +1,6 @@
 """Direct uploads with the S3 media store: the API hands out a presigned PUT, the client sends
 its voice sample or script straight to the bucket, then names the upload to the route that takes
-it (`POST /v1/voices/from-upload`, `PUT /v1/projects/{id}/script/from-upload`).
+it (`POST /v1/uploads/{upload_id}/voice-sample`, `PUT /v1/projects/{id}/script/from-upload`).
 
 Uploads live under the caller's own folder, so nobody can take another's; a taken upload is
 deleted, one never taken expires after a day (the bucket's lifecycle), and erasure deletes them.
@@ -109,7 +109,7 @@ def taking(svc: Services, owner: UUID, upload_id: UUID) -> Iterator[None]:
 )
 def new_upload(body: UploadRequest, caller: Caller, svc: Svc) -> UploadTicket:
     """A presigned PUT for a voice sample or a script, valid for 15 minutes; the file goes
-    straight to the media store, then `POST /v1/voices/from-upload` or
+    straight to the media store, then `POST /v1/uploads/{upload_id}/voice-sample` or
     `PUT /v1/projects/{project_id}/script/from-upload` takes it."""
     if body.content_type not in CONTENT_TYPES[body.purpose]:
         raise HTTPException(422, f"a {body.purpose} upload is one of {CONTENT_TYPES[body.purpose]}")

@@ -18,7 +18,7 @@ from api import models
 from api.deps import Caller, Consistent, IdempotencyKey, Services, Svc, once
 from api.models import STORABLE_PATTERN, Text
 from api.problems import problems
-from api.upload_routes import TakeUpload, take_upload, taking
+from api.upload_routes import take_upload, taking
 from domain.text import unstorable
 from domain.voices import Voice
 
@@ -99,29 +99,29 @@ async def add_voice_sample(
     return await run_in_threadpool(store)
 
 
-class VoiceSampleFromUpload(TakeUpload):
+class VoiceSampleName(models.Body):
     name: Text = Field(min_length=1, max_length=MAX_NAME_LENGTH)
 
 
 @router.post(
-    "/voices/from-upload",
+    "/uploads/{upload_id}/voice-sample",
     status_code=201,
     response_model=VoiceSampleCreated,
     responses=problems(400, 401, 404, 409, 413, 415, 422, 503),
 )
 def add_uploaded_voice_sample(
-    body: VoiceSampleFromUpload, caller: Caller, svc: Svc, key: IdempotencyKey = None
+    upload_id: UUID, body: VoiceSampleName, caller: Caller, svc: Svc, key: IdempotencyKey = None
 ) -> JSONResponse:
     """Take a voice sample sent to a presigned PUT (`POST /v1/uploads`, S3 media store only);
     the upload is deleted once the sample is stored."""
 
     def act() -> tuple[int, dict[str, Any]]:
-        audio = take_upload(svc, caller.user_id, body.upload_id, "voice-sample")
-        with taking(svc, caller.user_id, body.upload_id):
+        audio = take_upload(svc, caller.user_id, upload_id, "voice-sample")
+        with taking(svc, caller.user_id, upload_id):
             _check_format(audio)
             return _add(svc, caller.user_id, key, body.name, audio)
 
-    payload = body.model_dump(mode="json")
+    payload = {"upload_id": str(upload_id), **body.model_dump(mode="json")}
     return once(svc, str(caller.user_id), key, "add_uploaded_voice_sample", payload, act)
 
 

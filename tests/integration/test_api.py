@@ -333,10 +333,8 @@ def test_direct_uploads_need_the_s3_media_store(api):
     wanted = {"purpose": "voice-sample", "content_type": "audio/wav"}
     refused = api.post("/v1/uploads", json=wanted, headers=user["headers"])
     assert refused.status_code == 409 and "S3" in refused.json()["detail"], refused.text
-    taken = {"upload_id": str(uuid.uuid4()), "name": "mine"}
-    assert (
-        api.post("/v1/voices/from-upload", json=taken, headers=user["headers"]).status_code == 409
-    )
+    take = f"/v1/uploads/{uuid.uuid4()}/voice-sample"
+    assert api.post(take, json={"name": "mine"}, headers=user["headers"]).status_code == 409
 
 
 def test_a_voice_sample_that_is_not_audio_is_422_and_stores_nothing(api):

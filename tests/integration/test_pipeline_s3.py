@@ -143,27 +143,21 @@ def test_voice_samples_and_scripts_go_straight_to_the_bucket(on_s3, tmp_path):
     upload_id = put_upload(client, auth, "voice-sample", "audio/wav", audio)
     stranger = {"Authorization": creator(on_s3)["Authorization"]}
     taken_by_stranger = client.post(
-        "/v1/voices/from-upload", json={"upload_id": upload_id, "name": "Me"}, headers=stranger
+        f"/v1/uploads/{upload_id}/voice-sample", json={"name": "Me"}, headers=stranger
     )
     assert taken_by_stranger.status_code == 404, "another user took the upload"
-    added = client.post(
-        "/v1/voices/from-upload", json={"upload_id": upload_id, "name": "Me"}, headers=auth
-    )
+    added = client.post(f"/v1/uploads/{upload_id}/voice-sample", json={"name": "Me"}, headers=auth)
     assert added.status_code == 201, added.text
     assert added.json()["seconds"] == pytest.approx(4.0, abs=0.1)
     listed = client.get(
         "/v1/voices", headers=auth, params={"min_position": added.json()["position"]}
     )
     assert [v["name"] for v in listed.json()] == ["Me"]
-    again = client.post(
-        "/v1/voices/from-upload", json={"upload_id": upload_id, "name": "Me"}, headers=auth
-    )
+    again = client.post(f"/v1/uploads/{upload_id}/voice-sample", json={"name": "Me"}, headers=auth)
     assert again.status_code == 404, "a taken upload is not deleted"
 
     noise = put_upload(client, auth, "voice-sample", "audio/wav", b"not audio at all")
-    refused = client.post(
-        "/v1/voices/from-upload", json={"upload_id": noise, "name": "Noise"}, headers=auth
-    )
+    refused = client.post(f"/v1/uploads/{noise}/voice-sample", json={"name": "Noise"}, headers=auth)
     assert refused.status_code == 415, refused.text
 
     project = client.post("/v1/projects", json={"title": "Uploaded"}, headers=auth).json()
