@@ -259,6 +259,15 @@ class ProductionLinks(BaseModel):
     subtitles: dict[str, SubtitleLinks] = Field(description="per language")
 
 
+class ProductionSummary(BaseModel):
+    production_id: UUID
+    revision: int
+    status: str
+    requested_at: datetime
+    updated_at: datetime
+    duration_seconds: float | None = None
+
+
 class ProductionOut(BaseModel):
     production_id: UUID
     project_id: UUID

@@ -69,6 +69,15 @@ class ReadModels:
             (owner_id, production_id),
         )
 
+    def project_productions(self, owner_id: UUID, project_id: UUID) -> list[dict[str, Any]]:
+        """The project's productions, newest first (at most 100)."""
+        return self._all(
+            "SELECT production_id, revision, status, requested_at, updated_at, duration_seconds "
+            "FROM rm_productions WHERE owner_id = %s AND project_id = %s "
+            "ORDER BY requested_at DESC, production_id LIMIT 100",
+            (owner_id, project_id),
+        )
+
     def production_detail(self, owner_id: UUID, production_id: UUID) -> dict[str, Any] | None:
         """A production with its dispatched units (`units`), read in one consistent statement."""
         return self._one(

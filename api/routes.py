@@ -167,6 +167,19 @@ def get_project(project_id: UUID, caller: Caller, svc: Svc) -> dict[str, Any]:
     return row
 
 
+@router.get(
+    "/projects/{project_id}/productions",
+    response_model=list[models.ProductionSummary],
+    dependencies=[Consistent],
+    responses=problems(401, 404, 422, 503),
+    tags=["projects"],
+)
+def list_project_productions(project_id: UUID, caller: Caller, svc: Svc) -> list[dict[str, Any]]:
+    """The project's productions, newest first (the last 100)."""
+    _found(svc.reads.project(caller.user_id, project_id), "project")
+    return svc.reads.project_productions(caller.user_id, project_id)
+
+
 @router.patch(
     "/projects/{project_id}",
     response_model=models.Position,

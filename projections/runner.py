@@ -215,9 +215,10 @@ class ProjectionRunner:
             stored = state.offsets(conn, self.projection.name)
         behind = self._held
         for tp in consumer.position(assignment):
-            try:
-                low, high = consumer.get_watermark_offsets(tp, timeout=1.0)
-            except KafkaException:
+            # The end offsets the last fetch saw: asking the broker would queue behind the
+            # consumer's own long-polling fetches and stall the runner.
+            low, high = consumer.get_watermark_offsets(tp, cached=True)
+            if high < 0:  # nothing fetched from it yet
                 continue
             at = tp.offset if tp.offset >= 0 else stored.get((tp.topic, tp.partition), low)
             behind += max(0, high - max(at, low))

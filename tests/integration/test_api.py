@@ -195,6 +195,15 @@ def test_idempotent_production_request_reserves_once_and_cancel_releases(api, ad
     assert (credits["balance"], credits["reserved"]) == (25, 0)
     production = api.get(f"/v1/productions/{production_id}", headers=user["headers"], params=after)
     assert production.json()["status"] == "cancelled"
+    listed = api.get(
+        f"/v1/projects/{project_id}/productions", headers=user["headers"], params=after
+    )
+    assert [(p["production_id"], p["status"]) for p in listed.json()] == [
+        (production_id, "cancelled")
+    ], "the project's productions are not listed"
+    stranger = register(api)
+    other = api.get(f"/v1/projects/{project_id}/productions", headers=stranger["headers"])
+    assert other.status_code == 404, "another creator's project's productions are listed"
 
 
 def test_draft_subtitles_in_another_language_are_refused(api, admin_headers):

@@ -10,7 +10,6 @@ import { Field, Select } from '@/components/Field';
 import { api } from '@/lib/api';
 import { ASPECT_RATIOS, QUALITIES, SCRIPT_LANGUAGES, builtinVoices } from '@/lib/options';
 import type { Estimate, ProductionAccepted, ProjectDetail, VoiceSample } from '@/lib/types';
-import { rememberProduction } from '@/lib/productions';
 
 interface Options {
   quality: 'draft' | 'final';
@@ -95,7 +94,6 @@ export function ProductionForm({ project, cast }: { project: ProjectDetail; cast
           voices,
         },
       });
-      rememberProduction(project.project_id, accepted.production_id);
       router.push(`/production/?id=${accepted.production_id}`);
     } catch (failure) {
       setError(failure);

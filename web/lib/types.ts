@@ -70,6 +70,15 @@ export interface Stage {
   units: { unit: string; attempt: number; status: string; error: string }[];
 }
 
+export interface ProductionSummary {
+  production_id: string;
+  revision: number;
+  status: string;
+  requested_at: string;
+  updated_at: string;
+  duration_seconds: number | null;
+}
+
 export interface Production {
   production_id: string;
   project_id: string;

@@ -13,19 +13,17 @@ import { SceneHelp } from '@/components/SceneHelp';
 import { ScriptDrop } from '@/components/ScriptDrop';
 import { api } from '@/lib/api';
 import { useRequireAuth } from '@/lib/auth';
-import { rememberedProductions } from '@/lib/productions';
 import { characters, guessFormat, scenes } from '@/lib/script';
-import type { Production, ProjectDetail, ScriptFormat, ScriptRevised } from '@/lib/types';
+import type { ProductionSummary, ProjectDetail, ScriptFormat, ScriptRevised } from '@/lib/types';
 
-/** The productions of this project started from this browser, with their status. */
+/** The project's productions (newest first), with their status. */
 function ProductionList({ projectId }: { projectId: string }) {
   const { t, i18n } = useTranslation();
-  const [rows, setRows] = useState<Production[]>([]);
+  const [rows, setRows] = useState<ProductionSummary[]>([]);
   useEffect(() => {
-    const ids = rememberedProductions(projectId).map((p) => p.production_id);
-    Promise.allSettled(ids.map((id) => api<Production>(`/v1/productions/${id}`))).then((answers) =>
-      setRows(answers.flatMap((a) => (a.status === 'fulfilled' ? [a.value] : []))),
-    );
+    api<ProductionSummary[]>(`/v1/projects/${projectId}/productions`)
+      .then(setRows)
+      .catch(() => setRows([]));
   }, [projectId]);
   return (
     <section aria-labelledby="productions-heading" className="my-6">
@@ -41,9 +39,7 @@ function ProductionList({ projectId }: { projectId: string }) {
               <Link href={`/production/?id=${row.production_id}`} className="text-indigo-800 underline">
                 {t('production.open', { date: new Date(row.requested_at).toLocaleString(i18n.language) })}
               </Link>{' '}
-              <span className="text-sm">
-                {row.status}, {Math.round(row.progress * 100)}%
-              </span>
+              <span className="text-sm">{row.status}</span>
             </li>
           ))}
         </ul>
