@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID, uuid4
 
 from fastapi import APIRouter, HTTPException
@@ -28,24 +28,27 @@ from domain.project import MAX_SCRIPT_BYTES
 router = APIRouter(prefix="/v1", tags=["uploads"])
 
 Purpose = Literal["voice-sample", "script"]
-CONTENT_TYPES: dict[str, list[str]] = {
-    "voice-sample": [
-        "audio/wav", "audio/x-wav", "audio/flac", "audio/ogg", "audio/opus", "audio/mpeg",
-        "audio/mp4", "audio/x-m4a", "audio/webm", "video/webm", "application/octet-stream",
-    ],
-    "script": ["text/plain", "text/x-fountain", "text/markdown", "application/octet-stream"],
-}  # fmt: skip
+VoiceSampleType = Literal[
+    "audio/wav", "audio/x-wav", "audio/flac", "audio/ogg", "audio/opus", "audio/mpeg",
+    "audio/mp4", "audio/x-m4a", "audio/webm", "video/webm", "application/octet-stream",
+]  # fmt: skip
+ScriptType = Literal["text/plain", "text/x-fountain", "text/markdown", "application/octet-stream"]
 MAX_BYTES: dict[str, int] = {"voice-sample": MAX_UPLOAD_BYTES, "script": MAX_SCRIPT_BYTES}
 UPLOAD_LINK_SECONDS = 900
+TYPE_NOTE = "the Content-Type the upload will be sent with (the link is signed for it)"
 
 
-class UploadRequest(models.Body):
-    purpose: Purpose
-    content_type: str = Field(
-        max_length=100,
-        description="the Content-Type the upload will be sent with (the link is signed for it): "
-        + "; ".join(f"{p}: {', '.join(types)}" for p, types in CONTENT_TYPES.items()),
-    )
+class VoiceSampleUpload(models.Body):
+    purpose: Literal["voice-sample"]
+    content_type: VoiceSampleType = Field(description=TYPE_NOTE)
+
+
+class ScriptUpload(models.Body):
+    purpose: Literal["script"]
+    content_type: ScriptType = Field(description=TYPE_NOTE)
+
+
+UploadRequest = Annotated[VoiceSampleUpload | ScriptUpload, Field(discriminator="purpose")]
 
 
 class UploadTicket(BaseModel):
@@ -111,8 +114,6 @@ def new_upload(body: UploadRequest, caller: Caller, svc: Svc) -> UploadTicket:
     """A presigned PUT for a voice sample or a script, valid for 15 minutes; the file goes
     straight to the media store, then `POST /v1/uploads/{upload_id}/voice-sample` or
     `PUT /v1/projects/{project_id}/script/from-upload` takes it."""
-    if body.content_type not in CONTENT_TYPES[body.purpose]:
-        raise HTTPException(422, f"a {body.purpose} upload is one of {CONTENT_TYPES[body.purpose]}")
     store = s3_store(svc)
     upload_id = uuid4()
     issued = datetime.now(UTC)

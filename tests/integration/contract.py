@@ -132,7 +132,7 @@ SEMANTIC_422 = {  # reason: (operation label regex, statuses besides 422)
     "voice sample audio": (r"^POST /v1/voices$", ("415",)),  # 415: not an audio format taken
     "an Idempotency-Key sent before with another request": (
         r"^POST /v1/(auth/register|projects|admin/users/\{user_id\}/credits|billing/checkout"
-        r"|productions/\{production_id\}/publish)$",
+        r"|productions/\{production_id\}/publish|uploads/\{upload_id\}/voice-sample)$",
         (),
     ),
     "signed tokens and signatures": (
