@@ -22,7 +22,6 @@ from typing import Any, Literal
 from urllib.parse import urlencode
 from uuid import UUID
 
-import psycopg
 from prometheus_client import Counter
 from psycopg_pool import ConnectionPool
 
@@ -32,8 +31,9 @@ from adapters.dead_letters import DeadLetters
 from adapters.keystore import ERASED, KeyStore
 from adapters.mailer import Mail, Mailer, MailRefused, MailUnavailable
 from adapters.relay import lock_key
-from adapters.retry import Backoff, is_transient
+from adapters.retry import Backoff
 from adapters.settings import Settings
+from projections.exclusive import run_exclusively
 from projections.mail_templates import MailTemplates
 from projections.notifications import KINDS, NAME
 
@@ -249,35 +249,16 @@ class MailSender:
 
     def run(self, stop: threading.Event) -> None:
         """Send due e-mails until `stop`, one sender at a time; an outage is waited out."""
-        backoff = Backoff(initial=0.5, cap=30.0)
-        while not stop.is_set():
-            try:
-                with psycopg.connect(self.settings.pg_conninfo, autocommit=True) as lock_conn:
-                    self._hold_lock(lock_conn, stop)
-                    if stop.is_set():
-                        return
-                    recovered = self.recover()
-                    if recovered:
-                        log.warning("%d e-mails were being sent when a sender stopped", recovered)
-                    while not stop.is_set():
-                        heartbeat.beat()
-                        if not self.send_due():
-                            stop.wait(self.poll_seconds)
-                        backoff.succeeded()
-            except Exception as error:
-                if not is_transient(error):
-                    raise
-                wait = backoff.next()
-                log.warning("mail sender: %s; resuming in %.1f s", type(error).__name__, wait)
-                stop.wait(wait)
+        run_exclusively(
+            "mail sender", self.settings.pg_conninfo, self.lock, stop, self.send_due,
+            poll_seconds=self.poll_seconds, backoff=Backoff(initial=0.5, cap=30.0),
+            on_start=self._recover_and_say,
+        )  # fmt: skip
 
-    def _hold_lock(self, conn: psycopg.Connection[Any], stop: threading.Event) -> None:
-        while not stop.is_set():
-            row = conn.execute("SELECT pg_try_advisory_lock(%s)", (self.lock,)).fetchone()
-            if row and row[0]:
-                return
-            heartbeat.beat()
-            stop.wait(self.poll_seconds)
+    def _recover_and_say(self) -> None:
+        recovered = self.recover()
+        if recovered:
+            log.warning("%d e-mails were being sent when a sender stopped", recovered)
 
     def recover(self) -> int:
         """Rows left 'sending' by a sender that stopped: whether they went out is unknown, so

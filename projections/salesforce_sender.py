@@ -26,7 +26,6 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
-import psycopg
 from prometheus_client import Counter
 from psycopg_pool import ConnectionPool
 
@@ -34,7 +33,7 @@ from adapters import heartbeat
 from adapters.dead_letters import DeadLetters
 from adapters.keystore import ERASED, KeyStore, is_sealed
 from adapters.relay import lock_key
-from adapters.retry import Backoff, is_transient
+from adapters.retry import Backoff
 from adapters.salesforce import (
     RecordResult,
     SalesforceClient,
@@ -42,6 +41,7 @@ from adapters.salesforce import (
     SalesforceUnavailable,
 )
 from adapters.settings import Settings
+from projections.exclusive import run_exclusively
 from projections.salesforce_sync import NAME, PARENTS_FIRST
 
 log = logging.getLogger(__name__)
@@ -143,34 +143,11 @@ class SalesforceSender:
 
     def run(self, stop: threading.Event) -> None:
         """Send due records until `stop`, one sender at a time; outages are waited out."""
-        backoff = Backoff(initial=1.0, cap=300.0)
-        while not stop.is_set():
-            try:
-                with psycopg.connect(self.settings.pg_conninfo, autocommit=True) as lock_conn:
-                    self._hold_lock(lock_conn, stop)
-                    while not stop.is_set():
-                        heartbeat.beat()
-                        if not self.send_due():
-                            stop.wait(self.poll_seconds)
-                        backoff.succeeded()
-            except (SalesforceUnavailable, SalesforceRefused) as error:
-                wait = backoff.next()
-                log.warning("salesforce sender: %s; trying again in %.1f s", error, wait)
-                stop.wait(wait)
-            except Exception as error:
-                if not is_transient(error):
-                    raise
-                wait = backoff.next()
-                log.warning("salesforce sender: %s; resuming in %.1f s", type(error).__name__, wait)
-                stop.wait(wait)
-
-    def _hold_lock(self, conn: psycopg.Connection[Any], stop: threading.Event) -> None:
-        while not stop.is_set():
-            row = conn.execute("SELECT pg_try_advisory_lock(%s)", (self.lock,)).fetchone()
-            if row and row[0]:
-                return
-            heartbeat.beat()
-            stop.wait(self.poll_seconds)
+        run_exclusively(
+            "salesforce sender", self.settings.pg_conninfo, self.lock, stop, self.send_due,
+            poll_seconds=self.poll_seconds, backoff=Backoff(initial=1.0, cap=300.0),
+            wait_out=(SalesforceUnavailable, SalesforceRefused),
+        )  # fmt: skip
 
     # -- one round
 
