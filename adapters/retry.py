@@ -39,6 +39,12 @@ def is_transient(error: BaseException) -> bool:
     return isinstance(error, ConnectionError | TimeoutError)
 
 
+def retry_delay(attempts: int, initial: float, cap: float) -> float:
+    """Seconds before the next try after `attempts` failed ones: doubling, capped (for a retry
+    kept in a row rather than in a running loop, where `Backoff` serves)."""
+    return float(min(cap, initial * 2 ** max(0, attempts - 1)))
+
+
 @dataclass
 class Backoff:
     """Waits of ``initial`` seconds, doubling up to ``cap``; back to the first wait once things

@@ -31,7 +31,7 @@ from adapters.dead_letters import DeadLetters
 from adapters.keystore import ERASED, KeyStore
 from adapters.mailer import Mail, Mailer, MailRefused, MailUnavailable
 from adapters.relay import lock_key
-from adapters.retry import Backoff
+from adapters.retry import Backoff, retry_delay
 from adapters.settings import Settings
 from projections.exclusive import run_exclusively
 from projections.mail_templates import MailTemplates
@@ -85,11 +85,6 @@ def disposition(kind: str, recipient: Recipient | None) -> Disposition:
     if not KINDS[kind] and not recipient.product_email:
         return "skip"
     return "send"
-
-
-def retry_delay(attempts: int, initial: float, cap: float) -> float:
-    """Seconds before the next try after `attempts` failed ones: doubling, capped."""
-    return float(min(cap, initial * 2 ** max(0, attempts - 1)))
 
 
 def money(amount_cents: int, currency: str) -> str:

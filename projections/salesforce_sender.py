@@ -33,7 +33,7 @@ from adapters import heartbeat
 from adapters.dead_letters import DeadLetters
 from adapters.keystore import ERASED, KeyStore, is_sealed
 from adapters.relay import lock_key
-from adapters.retry import Backoff
+from adapters.retry import Backoff, retry_delay
 from adapters.salesforce import (
     RecordResult,
     SalesforceClient,
@@ -93,10 +93,6 @@ def stale(result: RecordResult) -> bool:
         e.status_code == "FIELD_CUSTOM_VALIDATION_EXCEPTION" and e.message.startswith(STALE)
         for e in result.errors
     )
-
-
-def retry_delay(attempts: int, initial: float, cap: float) -> float:
-    return float(min(cap, initial * 2 ** max(0, attempts - 1)))
 
 
 class SalesforceSender:

@@ -15,9 +15,10 @@ from pydantic import SecretStr
 
 from adapters.account_tokens import AccountTokens
 from adapters.keystore import KeyStore
+from adapters.retry import retry_delay
 from adapters.settings import Settings
 from domain.user import EMAIL_LANGUAGES
-from projections.mail_sender import Composer, Recipient, disposition, money, retry_delay
+from projections.mail_sender import Composer, Recipient, disposition, money
 from projections.mail_templates import TEMPLATES, MailTemplates
 from projections.notifications import KINDS, Notice, notice
 from schemas.catalogue import BY_TYPE
