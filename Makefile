@@ -16,7 +16,7 @@ APT_PACKAGES := openjdk-17-jre-headless maven postgresql ffmpeg espeak-ng libesp
 help:
 	@echo "make bootstrap | stack | test | demo | down | lint"
 
-bootstrap: system-packages $(STAMP) $(KAFKA_JARS) standins web
+bootstrap: system-packages $(STAMP) $(KAFKA_JARS) standins web k8s-tools
 
 # The web studio's static export (web/out), served by the API at /; the browser tests drive it
 # in Debian's chromium (installed above). Does nothing when the export is newer than its sources.
@@ -32,6 +32,12 @@ standins:
 	@deploy/local/stripe-mock.sh
 	@deploy/local/prism.sh
 	@deploy/local/versitygw.sh
+
+# helm and kubeconform (Go), with which tests/unit/test_manifests.py renders and validates the
+# Helm chart (deploy/helm) offline. The script does nothing once they are installed.
+.PHONY: k8s-tools
+k8s-tools:
+	@deploy/local/k8s-tools.sh
 
 system-packages:
 	@deploy/local/apt-packages.sh $(APT_PACKAGES)

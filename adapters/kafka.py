@@ -25,10 +25,20 @@ from adapters.settings import Settings
 from adapters.topics import CATALOGUE, TopicSpec
 
 
+def bootstrap_servers(settings: Settings) -> list[str]:
+    """Every broker's address: `kafka_bootstrap`'s list, or for a local stack of several nodes
+    given one address, each node's (node i listens on that port + 2i; see `filmstudio.stack`)."""
+    addresses = [a.strip() for a in settings.kafka_bootstrap.split(",") if a.strip()]
+    if len(addresses) != 1 or settings.kafka_brokers == 1:
+        return addresses
+    host, _, port = addresses[0].rpartition(":")
+    return [f"{host}:{int(port) + 2 * i}" for i in range(settings.kafka_brokers)]
+
+
 def client_config(settings: Settings) -> dict[str, Any]:
     """What every client shares: the brokers and, for a managed cluster, TLS and SASL."""
     config: dict[str, Any] = {
-        "bootstrap.servers": settings.kafka_bootstrap,
+        "bootstrap.servers": ",".join(bootstrap_servers(settings)),
         "security.protocol": settings.kafka_security_protocol,
         "socket.timeout.ms": 30_000,
     }
@@ -100,7 +110,7 @@ def partition_for(key: bytes, partitions: int) -> int:
 
 def faust_broker(settings: Settings) -> dict[str, Any]:
     """The same brokers and security for a faust-streaming app (aiokafka underneath)."""
-    options: dict[str, Any] = {"broker": f"kafka://{settings.kafka_bootstrap}"}
+    options: dict[str, Any] = {"broker": [f"kafka://{a}" for a in bootstrap_servers(settings)]}
     protocol = settings.kafka_security_protocol.upper()
     if protocol == "PLAINTEXT":
         return options
@@ -135,8 +145,8 @@ def ensure_topics(settings: Settings, timeout: float = 30.0) -> list[str]:
         NewTopic(
             name,
             spec.partitions or settings.topic_partitions,
-            settings.topic_replication,
-            config=spec.config(),
+            settings.replication_factor,
+            config=topic_config(settings, spec),
         )
         for name, spec in wanted.items()
         if name not in existing
@@ -149,7 +159,8 @@ def ensure_topics(settings: Settings, timeout: float = 30.0) -> list[str]:
         except KafkaException as exc:  # created concurrently by someone else: fine
             if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":
                 raise
-    _align_configs(admin, [(n, s) for n, s in wanted.items() if n in existing], timeout)
+    existing_specs = [(n, s) for n, s in wanted.items() if n in existing]
+    _align_configs(admin, settings, existing_specs, timeout)
     _wait_until_led(admin, list(wanted), timeout)
     return created
 
@@ -176,7 +187,14 @@ def _wait_until_led(admin: AdminClient, names: list[str], timeout: float) -> Non
         time.sleep(0.1)
 
 
-def _align_configs(admin: AdminClient, topics: list[tuple[str, TopicSpec]], timeout: float) -> None:
+def topic_config(settings: Settings, spec: TopicSpec) -> dict[str, str]:
+    """The topic's configs: the catalogue's, and how many replicas must have each write."""
+    return {**spec.config(), "min.insync.replicas": str(settings.min_insync_replicas)}
+
+
+def _align_configs(
+    admin: AdminClient, settings: Settings, topics: list[tuple[str, TopicSpec]], timeout: float
+) -> None:
     """Set the catalogue's configs on existing topics where they differ."""
     if not topics:
         return
@@ -187,7 +205,7 @@ def _align_configs(admin: AdminClient, topics: list[tuple[str, TopicSpec]], time
         current = described[resource].result()
         drift = [
             ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET)
-            for k, v in spec.config().items()
+            for k, v in topic_config(settings, spec).items()
             if current[k].value != v
         ]
         if drift:

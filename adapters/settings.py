@@ -55,6 +55,9 @@ class Settings(BaseSettings):
 
     kafka_bootstrap: str = "127.0.0.1:19092"
     kafka_controller_port: int = 19093
+    # The local stack's KRaft nodes (each broker and controller); with more than one and a single
+    # bootstrap address, node i listens on its port + 2i and its controller port + 2i.
+    kafka_brokers: int = Field(default=1, ge=1, le=9)
     kafka_heap: str = "-Xmx512m -Xms256m"
     # A managed cluster's TLS and SASL (e.g. Strimzi's TLS listener and SCRAM users).
     kafka_security_protocol: str = "PLAINTEXT"  # PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL
@@ -66,7 +69,7 @@ class Settings(BaseSettings):
     kafka_sasl_password: SecretStr | None = None
     topic_prefix: str = "studio"
     topic_partitions: int = 3
-    topic_replication: int = 1
+    topic_replication: int | None = Field(default=None, ge=1)  # None: min(3, kafka_brokers)
     # The largest event envelope the relay may publish (the event topics' message limit).
     event_max_bytes: int = Field(default=1_000_000, ge=10_000)
 
@@ -163,10 +166,24 @@ class Settings(BaseSettings):
     analytics_dir: Path | None = None  # default: <state_dir>/analytics (with the local store)
     analytics_file_rows: int = Field(default=50_000, ge=1)  # a file rolls at this many rows
 
+    # The API's processes (uvicorn --workers): each is one GIL; they share nothing but PostgreSQL.
+    api_workers: int = Field(default=1, ge=1, le=64)
+
     @property
     def topics(self) -> Topics:
         """This installation's topic names."""
         return Topics(self.topic_prefix)
+
+    @property
+    def replication_factor(self) -> int:
+        """Copies of each topic partition: `topic_replication`, else as many as the local
+        stack's nodes allow, up to 3."""
+        return self.topic_replication or min(3, self.kafka_brokers)
+
+    @property
+    def min_insync_replicas(self) -> int:
+        """Replicas that must have a write before it is acknowledged: 2 of 3 (one node may go)."""
+        return 2 if self.replication_factor >= 3 else 1
 
     @property
     def plans(self) -> dict[str, Plan]:

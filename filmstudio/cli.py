@@ -41,9 +41,19 @@ def stack() -> None:
 
 
 @stack.command("up")
-def stack_up() -> None:
+@click.option(
+    "--brokers",
+    type=click.IntRange(1, 9),
+    default=None,
+    help="Kafka nodes (default FILMSTUDIO_KAFKA_BROKERS, 1). With 3, topics get 3 replicas of "
+    "which 2 must have each write; run the studio with FILMSTUDIO_KAFKA_BROKERS=3 too.",
+)
+def stack_up(brokers: int | None) -> None:
     """Start Kafka and PostgreSQL, create the role, database and topics (idempotent)."""
-    local_stack.up(get_settings())
+    settings = get_settings()
+    if brokers is not None:
+        settings = settings.model_copy(update={"kafka_brokers": brokers})
+    local_stack.up(settings)
     click.echo("stack is up")
 
 

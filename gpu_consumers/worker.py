@@ -131,10 +131,14 @@ class StageWorker:
 
     def _on_assign(self, consumer: object, partitions: list[TopicPartition]) -> None:
         self._assigned = partitions
+        log.info("worker %s: assigned %s", self.topic, sorted(p.partition for p in partitions))
         if self._busy:
             self._consumer.pause(partitions)
+        else:  # a pause from before a rebalance (its resume missed them) must not outlive it
+            self._consumer.resume(partitions)
 
     def _on_revoke(self, consumer: object, partitions: list[TopicPartition]) -> None:
+        log.info("worker %s: revoked %s", self.topic, sorted(p.partition for p in partitions))
         self._assigned = []
 
     def _handle(self, messages: list[Message], stop: threading.Event) -> None:
@@ -224,13 +228,25 @@ class StageWorker:
                     thread.join(30)
                     if thread.is_alive():
                         return None
-                self._consumer.poll(POLL_SECONDS)  # paused: keeps the membership alive
+                self._keep_membership()
                 heartbeat.beat()
                 thread.join(0)
         finally:
             self._busy = False
             self._consumer.resume(self._assigned)
         return errors
+
+    def _keep_membership(self) -> None:
+        """Poll while paused, so the group keeps this worker. A message can still arrive (a
+        partition assigned mid-unit starts fetching before it is paused): it goes back, by
+        seeking its partition to it, to be delivered again once the unit is done."""
+        message = self._consumer.poll(POLL_SECONDS)
+        if message is None or message.error() is not None:
+            return
+        where = TopicPartition(message.topic(), message.partition(), message.offset())
+        log.info("worker %s: %s arrived mid-unit; delivered again later", self.topic, where)
+        self._consumer.pause([where])
+        self._consumer.seek(where)
 
     def _dead_letter_malformed(self, message: Message, error: str) -> None:
         """A message that is not a unit at all can never succeed: to the dead letters, with

@@ -77,7 +77,7 @@ def create_app(
         web_enabled=False,
         topic_disable_leader=True,
         topic_partitions=settings.topic_partitions,
-        topic_replication_factor=settings.topic_replication,
+        topic_replication_factor=settings.replication_factor,
         consumer_auto_offset_reset="earliest",
         # a killed saga's membership lapses in 10 s (not 60), so its successor is assigned soon
         broker_session_timeout=SESSION_SECONDS,

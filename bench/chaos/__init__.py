@@ -8,6 +8,7 @@ PostgreSQL restart); `tests/integration/test_chaos.py` runs a 10-fault version o
 from __future__ import annotations
 
 import statistics
+import subprocess
 import threading
 import time
 from collections import Counter
@@ -18,7 +19,7 @@ from pathlib import Path
 from adapters.settings import PROJECT_ROOT
 from bench.chaos import invariants
 from bench.chaos.client import Api, login
-from bench.chaos.faults import BROKER, POSTGRES, Fault, Injector, plan
+from bench.chaos.faults import BROKER, NODE_KILL, POSTGRES, Fault, Injector, plan
 from bench.chaos.invariants import Check
 from bench.chaos.productions import Lanes, Production
 from bench.chaos.studio import ChaosStudio
@@ -38,6 +39,9 @@ class Config:
     keep: bool = False  # keep the private studio's state dir (data, logs) even when all held
     state_dir: Path | None = None
     scripts: tuple[Path, ...] = tuple(EXAMPLES)  # lane i renders scripts[i % len(scripts)]
+    brokers: int = 1  # Kafka nodes of the private studio
+    node_kills: int = 0  # kill -9 of one Kafka node each (left dead; needs brokers >= 3)
+    extra_workers: int = 0  # `filmstudio workers` processes beside the supervisor's
 
 
 @dataclass
@@ -63,16 +67,21 @@ def run(config: Config, say: Callable[[str], None] = print) -> Outcome:
     def say(line: str) -> None:  # each line with the seconds since the start
         plain(f"[{time.monotonic() - started:6.0f} s] {line}")
 
-    studio = ChaosStudio.create(config.state_dir)
+    studio = ChaosStudio.create(config.state_dir, config.brokers)
     outcome = Outcome(state_dir=studio.settings.state_dir)
     say(f"starting a private studio in {studio.settings.state_dir}")
     api = Api(studio.api_url)
+    extra: list[subprocess.Popen[bytes]] = []
     try:
         studio.up()
+        extra = studio.start_extra_workers(config.extra_workers)
         lanes = _drive(config, studio, api, outcome, say)
         say("checking the invariants")
-        outcome.checks.extend(_checks(studio, api, lanes))
+        outcome.checks.extend(_checks(studio, api, lanes, [p.pid for p in extra]))
     finally:
+        for process in extra:
+            process.terminate()
+            process.wait(60)
         outcome.api_retries, outcome.stuck_keys = api.retries, api.stuck_keys
         api.close()
         keep = config.keep or not outcome.ok
@@ -89,7 +98,11 @@ def _drive(
     """Run the productions while the faults land; the recovery, outcome and film checks."""
     settings = studio.settings
     admin = login(api, settings.admin_email, settings.secret("admin_password"))
-    restarts = [BROKER] * config.broker_restarts + [POSTGRES] * config.postgres_restarts
+    restarts = (
+        [BROKER] * config.broker_restarts
+        + [POSTGRES] * config.postgres_restarts
+        + [NODE_KILL] * config.node_kills
+    )
     schedule = plan(studio.processes(), config.faults, restarts, config.seed)
 
     def report(fault: Fault) -> None:
@@ -118,16 +131,20 @@ def _drive(
     return lanes
 
 
-def _checks(studio: ChaosStudio, api: Api, lanes: Lanes) -> list[Check]:
-    """The checks of the studio at rest: credits, events in Kafka, read models vs a replay."""
+def _checks(studio: ChaosStudio, api: Api, lanes: Lanes, extra_workers: list[int]) -> list[Check]:
+    """The checks of the studio at rest: credits, events in Kafka, read models vs a replay, and
+    with extra workers, the work shared among them."""
     settings = studio.settings
     invariants.settle(settings)
     envelopes = invariants.read_events(settings)
-    return [
+    checks = [
         invariants.credits(api, lanes.creators, envelopes),
         invariants.unique_events(envelopes, invariants.stored_event_count(settings)),
         invariants.replay_matches(settings),
     ]
+    if extra_workers:
+        checks.append(invariants.shared_work(envelopes, extra_workers))
+    return checks
 
 
 def _seconds(faults: list[Fault]) -> str:

@@ -15,6 +15,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--productions", type=int, default=Config.productions)
     parser.add_argument("--broker-restarts", type=int, default=Config.broker_restarts)
     parser.add_argument("--postgres-restarts", type=int, default=Config.postgres_restarts)
+    parser.add_argument("--brokers", type=int, default=Config.brokers, help="Kafka nodes")
+    parser.add_argument(
+        "--node-kills", type=int, default=Config.node_kills, help="kill -9 of a Kafka node"
+    )
+    parser.add_argument("--extra-workers", type=int, default=Config.extra_workers)
     parser.add_argument("--seed", type=int, default=Config.seed)
     parser.add_argument("--keep", action="store_true", help="keep the studio's state dir")
     args = parser.parse_args(argv)
@@ -25,6 +30,9 @@ def main(argv: list[str] | None = None) -> int:
         postgres_restarts=args.postgres_restarts,
         seed=args.seed,
         keep=args.keep,
+        brokers=args.brokers,
+        node_kills=args.node_kills,
+        extra_workers=args.extra_workers,
     )
     outcome = run(config, say=lambda line: print(line, flush=True))
     print(table(outcome), flush=True)

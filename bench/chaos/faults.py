@@ -1,7 +1,8 @@
 """The faults: `kill -9` of the studio's processes (the pid in `<state_dir>/run/<name>.pid`),
-a Kafka broker restart and a PostgreSQL restart, one after another, each followed by waiting
-until the studio is whole again (a different live pid, healthy: the API ready, the others' loop
-beating since the kill), timed."""
+a Kafka broker restart, a PostgreSQL restart and, on a cluster of several Kafka nodes, `kill -9`
+of one node (left dead), one after another, each followed by waiting until the studio is whole
+again (a different live pid, healthy: the API ready, the others' loop beating since the kill;
+for a node, every partition led by a live node with enough replicas in sync), timed."""
 
 from __future__ import annotations
 
@@ -10,23 +11,30 @@ import random
 import signal
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from confluent_kafka import KafkaException
+
+from adapters import kafka as kafka_client
+from adapters.topics import CATALOGUE
 from bench.chaos.studio import ChaosStudio
 from filmstudio.stack import kafka, postgres
 
 RECOVERY_TIMEOUT = 90.0
 BROKER, POSTGRES = "kafka broker restart", "postgresql restart"
+NODE_KILL = "kill -9 kafka node"  # one node of a cluster of several, left dead
 
 
 @dataclass
 class Fault:
-    kind: str  # "kill -9 <process>", BROKER or POSTGRES
+    kind: str  # "kill -9 <process>", BROKER, POSTGRES or NODE_KILL
     at: float  # seconds since the injector started
     recovery: float | None = None  # seconds until the studio was whole again; None: never
     restart: float | None = None  # a kill: seconds until a new pid ran (the supervisor's part)
     error: str = ""
+    injected: float = 0.0  # time.monotonic() when it was injected
 
 
 def plan(processes: list[str], kills: int, restarts: list[str], seed: int) -> list[str]:
@@ -67,8 +75,10 @@ class Injector:
         try:
             for what in self.schedule:
                 time.sleep(rng.uniform(*self.gap))
-                fault = Fault(what if what in (BROKER, POSTGRES) else f"kill -9 {what}", 0.0)
-                fault.at = time.monotonic() - started
+                named = what in (BROKER, POSTGRES, NODE_KILL)
+                fault = Fault(what if named else f"kill -9 {what}", 0.0)
+                fault.injected = time.monotonic()
+                fault.at = fault.injected - started
                 try:
                     fault.recovery = self._inject(what, fault)
                 except Exception as error:  # recorded: an unrecovered fault fails the run
@@ -83,7 +93,47 @@ class Injector:
             return self._restart(kafka.stop, kafka.start)
         if what == POSTGRES:
             return self._restart(postgres.stop, postgres.start)
+        if what == NODE_KILL:
+            return self._kill_node(fault)
         return self._kill(what, fault)
+
+    def _kill_node(self, fault: Fault) -> float:
+        """SIGKILL the live node leading the most event partitions (their leadership must move);
+        recovered once every catalogue partition has a live leader and `min_insync_replicas`
+        replicas in sync, so every write the studio makes is accepted again."""
+        settings = self.studio.settings
+        live = kafka.running_nodes(settings)
+        if len(live) < 2:
+            raise RuntimeError(f"a node kill needs a cluster of several live nodes, not {live}")
+        admin = kafka_client.admin_client(settings, log_level=0)
+        topics = admin.list_topics(timeout=30).topics
+        leads = Counter(
+            p.leader
+            for name in settings.topics.all_events
+            for p in topics[name].partitions.values()
+        )
+        node = max(live, key=lambda n: leads[n + 1])  # node ids are 1-based
+        pid = kafka.running_pid(settings, node)
+        assert pid is not None, f"kafka node {node + 1} has no live pid"
+        os.kill(pid, signal.SIGKILL)
+        killed = time.monotonic()
+        fault.kind = f"{NODE_KILL} {node + 1} (led {leads[node + 1]} event partitions)"
+        names = [settings.topics.name(spec) for spec in CATALOGUE]
+
+        def led() -> bool:
+            try:
+                now = admin.list_topics(timeout=5).topics
+            except KafkaException:
+                return False
+            return all(
+                p.leader not in (-1, node + 1) and len(p.isrs) >= settings.min_insync_replicas
+                for name in names
+                for p in now[name].partitions.values()
+            )
+
+        self._wait(led, f"every partition led by a live node after killing node {node + 1}")
+        fault.restart = None
+        return time.monotonic() - killed
 
     def _kill(self, name: str, fault: Fault) -> float:
         self._wait(lambda: self.studio.healthy(name), f"{name} to be healthy before the kill")

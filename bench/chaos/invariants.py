@@ -201,6 +201,25 @@ def credits(api: Api, creators: list[Creator], envelopes: list[dict[str, Any]]) 
     return Check("credits exact (granted - captured = balance)", held, figures)
 
 
+def shared_work(envelopes: list[dict[str, Any]], extra_workers: list[int]) -> Check:
+    """Workers of one stage share its partitions: some stage's units were completed by several
+    worker processes, and each extra worker process completed some (the saga records each
+    result with its worker, "worker:<host>:<pid>", as the actor)."""
+    by_stage: dict[str, set[str]] = {}
+    for e in envelopes:
+        if e["type"] == "production.UnitCompleted" and e["actor"].startswith("worker:"):
+            by_stage.setdefault(e["payload"]["stage"], set()).add(e["actor"].rsplit(":", 1)[1])
+    shared = sorted(stage for stage, pids in by_stage.items() if len(pids) > 1)
+    everyone = set().union(*by_stage.values()) if by_stage else set()
+    idle = [pid for pid in extra_workers if str(pid) not in everyone]
+    figures = (
+        f"stages done by several worker processes: {', '.join(shared) or 'none'}; "
+        f"{len(everyone)} worker processes completed units"
+        + (f"; extra workers that completed none: {idle}" if idle else "")
+    )
+    return Check("stage work shared by worker processes", bool(shared) and not idle, figures)
+
+
 def unique_events(envelopes: list[dict[str, Any]], stored: int) -> Check:
     counts = Counter(e["event_id"] for e in envelopes)
     duplicated = sum(n - 1 for n in counts.values() if n > 1)

@@ -30,6 +30,19 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def free_ports(count: int, step: int = 2) -> int:
+    """A port p with p, p + step, ... (`count` ports) all free: a cluster's nodes' ports."""
+    while True:
+        base = free_port()
+        try:
+            for i in range(1, count):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", base + step * i))
+        except OSError:
+            continue
+        return base
+
+
 def _start_time(pid: int) -> str | None:
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
@@ -45,13 +58,15 @@ class ChaosStudio:
     env: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def create(cls, state_dir: Path | None = None) -> ChaosStudio:
+    def create(cls, state_dir: Path | None = None, brokers: int = 1) -> ChaosStudio:
+        """A studio of its own; `brokers` Kafka nodes (3: topics with 3 replicas, 2 in sync)."""
         run = secrets.token_hex(3)
         state = state_dir or PROJECT_ROOT / ".state" / "chaos" / run
         values: dict[str, object] = {
             "state_dir": state,
-            "kafka_bootstrap": f"127.0.0.1:{free_port()}",
-            "kafka_controller_port": free_port(),
+            "kafka_bootstrap": f"127.0.0.1:{free_ports(brokers)}",
+            "kafka_controller_port": free_ports(brokers),
+            "kafka_brokers": brokers,
             "pg_port": free_port(),
             "api_port": free_port(),
             "topic_prefix": f"chaos{run}",
@@ -135,6 +150,26 @@ class ChaosStudio:
             return httpx.get(f"{self.api_url}/readyz", timeout=2).status_code == 200
         except httpx.HTTPError:
             return False
+
+    def start_extra_workers(self, count: int) -> list[subprocess.Popen[bytes]]:
+        """`count` more `filmstudio workers` processes beside the supervisor's: the same
+        consumer groups, so each stage's partitions are shared among them."""
+        logs = self.settings.state_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        started = []
+        for i in range(count):
+            with open(logs / f"extra-workers-{i}.log", "ab") as log:
+                started.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", "filmstudio.cli", "workers"],
+                        env=self.env,
+                        cwd=PROJECT_ROOT,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                    )
+                )
+        return started
 
     def log_tail(self, name: str, lines: int = 20) -> str:
         return procutil.tail(self.settings.state_dir / "logs" / f"{name}.log", lines)

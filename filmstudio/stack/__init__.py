@@ -36,14 +36,16 @@ def down(settings: Settings) -> None:
 
 def status(settings: Settings) -> list[ServiceStatus]:
     """Whether each service of this installation runs and answers."""
-    kafka_running = kafka.running_pid(settings) is not None
+    running = kafka.running_nodes(settings)
     pg_running = postgres.running(settings)
     return [
         ServiceStatus(
-            "kafka",
-            kafka_running,
-            kafka_running and kafka.ready(settings),
-            settings.kafka_bootstrap,
+            "kafka"
+            if settings.kafka_brokers == 1
+            else f"kafka ({len(running)} of {settings.kafka_brokers} nodes)",
+            bool(running),
+            bool(running) and kafka.ready(settings),
+            ",".join(kafka_client.bootstrap_servers(settings)),
         ),
         ServiceStatus("postgres", pg_running, pg_running, f"{settings.pg_host}:{settings.pg_port}"),
     ]
