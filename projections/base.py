@@ -14,7 +14,10 @@ class Projection(Protocol):
     """A consumer of event envelopes that keeps its state in Postgres.
 
     ``apply`` runs inside the runner's transaction, once per event (duplicates are dropped
-    before it is called), in aggregate order per aggregate.
+    before it is called), in aggregate order per aggregate. A projection may also have
+    ``apply_batch(conn, envelopes)``: the runner then hands it a whole batch's new events at
+    once (in that order), to write set-wise (``projections.batching``); it must leave the same
+    rows as ``apply`` called on each in turn.
     """
 
     name: str

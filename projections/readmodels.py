@@ -3,12 +3,18 @@
 Every statement is order-independent across aggregates: credits events may be applied before
 their user's registration (different topics), so balances live per account and are copied
 onto the user's row whichever arrives last.
+
+A batch is written set-wise (``projections.batching``), which these rules make safe: each row
+is inserted by its own aggregate's first event and updated only by that aggregate's later ones
+(``Statements.set``: no statement reads an updated column back, except the balance copy, which
+is deferred to after the batch's moves); balances change by deltas (``add``); the credits
+events in ``COMMUTING`` only add to balances and insert rows keyed by the event; an erasure
+(``BARRIERS``) deletes across aggregates, so it runs alone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
 from uuid import UUID
 
 from psycopg import Connection
@@ -16,8 +22,11 @@ from psycopg.types.json import Jsonb
 
 from adapters.keystore import KeyStore
 from adapters.settings import Settings
+from projections.batch_keys import batch_keys
+from projections.batching import BatchPlan, Statements
 from projections.schema import READ_MODEL_TABLES
 from projections.schema import SCHEMA as READ_MODEL_SCHEMA
+from schemas.catalogue import SEALED_FIELDS
 from schemas.envelope import Envelope
 
 NAME = "readmodels"
@@ -33,15 +42,15 @@ ALTER TABLE rm_credit_accounts ADD COLUMN IF NOT EXISTS owed bigint NOT NULL DEF
 CREATE INDEX IF NOT EXISTS rm_credit_accounts_user ON rm_credit_accounts (user_id);
 """
 
-Apply = Callable[[Connection, KeyStore, Envelope], None]
+Apply = Callable[[Statements, KeyStore, Envelope], None]
 
 
 # Users
 
 
-def user_registered(conn: Connection, keys: KeyStore, e: Envelope) -> None:
+def user_registered(db: Statements, keys: KeyStore, e: Envelope) -> None:
     user_id, p = e.aggregate.id, e.payload
-    conn.execute(
+    db.execute(
         "INSERT INTO rm_users (user_id, email, display_name, role, balance, reserved, owed, "
         "registered_at, updated_at) "
         "SELECT %(id)s, %(email)s, %(name)s, %(role)s, coalesce(a.balance, 0), "
@@ -58,35 +67,33 @@ def user_registered(conn: Connection, keys: KeyStore, e: Envelope) -> None:
     )
 
 
-def user_profile_changed(conn: Connection, keys: KeyStore, e: Envelope) -> None:
+def user_profile_changed(db: Statements, keys: KeyStore, e: Envelope) -> None:
     name = keys.decrypt(e.aggregate.id, e.payload["display_name_cipher"])
-    _update_user(conn, e, "display_name = %s", name)
+    _user(db, e, display_name=name)
 
 
-def user_verified(conn: Connection, keys: KeyStore, e: Envelope) -> None:
-    _update_user(conn, e, "verified = true")
+def user_verified(db: Statements, keys: KeyStore, e: Envelope) -> None:
+    _user(db, e, verified=True)
 
 
-def user_email_preferences_changed(conn: Connection, keys: KeyStore, e: Envelope) -> None:
+def user_email_preferences_changed(db: Statements, keys: KeyStore, e: Envelope) -> None:
     p = e.payload
-    _update_user(
-        conn, e, "email_language = %s, product_email = %s", p["language"], p["product_email"]
-    )
+    _user(db, e, email_language=p["language"], product_email=p["product_email"])
 
 
-def user_unseen(conn: Connection, keys: KeyStore, e: Envelope) -> None:
+def user_unseen(db: Statements, keys: KeyStore, e: Envelope) -> None:
     """An event no read model shows (a password change, a reset request, a billing link)."""
 
 
-def user_erased(conn: Connection, keys: KeyStore, e: Envelope) -> None:
+def user_erased(db: Statements, keys: KeyStore, e: Envelope) -> None:
     """Every row of the user goes (already on `ErasureRequested`); only their id stays, in
     `rm_erased_users`, so their events that arrive later (other topics) add nothing back."""
     user_id = e.aggregate.id
-    conn.execute(
+    db.execute(
         "INSERT INTO rm_erased_users (user_id) VALUES (%s) ON CONFLICT DO NOTHING", (user_id,)
     )
     for statement in FORGET_USER:
-        conn.execute(statement, {"user": user_id})
+        db.execute(statement, {"user": user_id})
 
 
 FORGET_USER = (
@@ -107,9 +114,9 @@ FORGET_USER = (
 NOT_ERASED = "NOT EXISTS (SELECT 1 FROM rm_erased_users WHERE user_id = %(owner)s)"
 
 
-def user_voice_sample_added(conn: Connection, keys: KeyStore, e: Envelope) -> None:
+def user_voice_sample_added(db: Statements, keys: KeyStore, e: Envelope) -> None:
     user_id, p = e.aggregate.id, e.payload
-    conn.execute(
+    db.execute(
         "INSERT INTO rm_voice_samples (sample_id, user_id, name, seconds, added_at) "
         "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (sample_id) DO NOTHING",
         (
@@ -122,67 +129,62 @@ def user_voice_sample_added(conn: Connection, keys: KeyStore, e: Envelope) -> No
     )
 
 
-def user_voice_sample_removed(conn: Connection, keys: KeyStore, e: Envelope) -> None:
-    conn.execute(
-        "DELETE FROM rm_voice_samples WHERE sample_id = %s", (UUID(e.payload["sample_id"]),)
-    )
+def user_voice_sample_removed(db: Statements, keys: KeyStore, e: Envelope) -> None:
+    db.execute("DELETE FROM rm_voice_samples WHERE sample_id = %s", (UUID(e.payload["sample_id"]),))
 
 
-def _update_user(conn: Connection, e: Envelope, assignments: str, *values: Any) -> None:
-    conn.execute(
-        f"UPDATE rm_users SET {assignments}, updated_at = %s WHERE user_id = %s",
-        (*values, e.occurred_at, e.aggregate.id),
-    )
+def _user(db: Statements, e: Envelope, **values: object) -> None:
+    db.set("rm_users", {"user_id": e.aggregate.id}, {**values, "updated_at": e.occurred_at})
 
 
 # Credits
 
 
-def credits_opened(conn: Connection, keys: KeyStore, e: Envelope) -> None:
-    conn.execute(
+def credits_opened(db: Statements, keys: KeyStore, e: Envelope) -> None:
+    db.execute(
         "INSERT INTO rm_credit_accounts (account_id, user_id) SELECT %(id)s, %(owner)s "
         f"WHERE {NOT_ERASED} ON CONFLICT DO NOTHING",
         {"id": e.aggregate.id, "owner": UUID(e.payload["user_id"])},
     )
 
 
-def credits_granted(conn: Connection, keys: KeyStore, e: Envelope) -> None:
+def credits_granted(db: Statements, keys: KeyStore, e: Envelope) -> None:
     p = e.payload
-    _move(conn, e, balance=p["amount"], reserved=0)
-    _ledger(conn, e, "granted", p["amount"], None, p["source"], p["reason"])
+    _move(db, e, balance=p["amount"], reserved=0)
+    _ledger(db, e, "granted", p["amount"], None, p["source"], p["reason"])
 
 
-def credits_reserved(conn: Connection, keys: KeyStore, e: Envelope) -> None:
+def credits_reserved(db: Statements, keys: KeyStore, e: Envelope) -> None:
     p = e.payload
-    _move(conn, e, balance=-p["amount"], reserved=p["amount"])
-    _ledger(conn, e, "reserved", p["amount"], p["production_id"])
+    _move(db, e, balance=-p["amount"], reserved=p["amount"])
+    _ledger(db, e, "reserved", p["amount"], p["production_id"])
 
 
-def credits_captured(conn: Connection, keys: KeyStore, e: Envelope) -> None:
+def credits_captured(db: Statements, keys: KeyStore, e: Envelope) -> None:
     p = e.payload
-    _move(conn, e, balance=p["released"], reserved=-(p["amount"] + p["released"]))
+    _move(db, e, balance=p["released"], reserved=-(p["amount"] + p["released"]))
     note = f"{p['released']} unused credits released" if p["released"] else ""
-    _ledger(conn, e, "captured", p["amount"], p["production_id"], reason=note)
+    _ledger(db, e, "captured", p["amount"], p["production_id"], reason=note)
 
 
-def credits_charged(conn: Connection, keys: KeyStore, e: Envelope) -> None:
+def credits_charged(db: Statements, keys: KeyStore, e: Envelope) -> None:
     p = e.payload
-    _move(conn, e, balance=-p["amount"], reserved=0)
-    _ledger(conn, e, "charged", p["amount"], None, p["purpose"], p["reference"])
+    _move(db, e, balance=-p["amount"], reserved=0)
+    _ledger(db, e, "charged", p["amount"], None, p["purpose"], p["reference"])
 
 
-def credits_released(conn: Connection, keys: KeyStore, e: Envelope) -> None:
+def credits_released(db: Statements, keys: KeyStore, e: Envelope) -> None:
     p = e.payload
-    _move(conn, e, balance=p["amount"], reserved=-p["amount"])
-    _ledger(conn, e, "released", p["amount"], p["production_id"])
+    _move(db, e, balance=p["amount"], reserved=-p["amount"])
+    _ledger(db, e, "released", p["amount"], p["production_id"])
 
 
-def credits_purchased(conn: Connection, keys: KeyStore, e: Envelope) -> None:
+def credits_purchased(db: Statements, keys: KeyStore, e: Envelope) -> None:
     p = e.payload
-    _move(conn, e, balance=p["credits"] - p["settled_debt"], reserved=0, owed=-p["settled_debt"])
+    _move(db, e, balance=p["credits"] - p["settled_debt"], reserved=0, owed=-p["settled_debt"])
     reason = f"{p['settled_debt']} owed credits settled" if p["settled_debt"] else ""
-    _ledger(conn, e, "purchased", p["credits"], None, p["source"], reason)
-    conn.execute(
+    _ledger(db, e, "purchased", p["credits"], None, p["source"], reason)
+    db.execute(
         "INSERT INTO rm_purchases (reference, user_id, source, plan_id, credits, amount_cents, "
         "currency, invoice_url, position, occurred_at) "
         "SELECT %s, user_id, %s, %s, %s, %s, %s, %s, %s, %s FROM rm_credit_accounts "
@@ -194,20 +196,17 @@ def credits_purchased(conn: Connection, keys: KeyStore, e: Envelope) -> None:
     )  # fmt: skip
 
 
-def credits_revoked(conn: Connection, keys: KeyStore, e: Envelope) -> None:
+def credits_revoked(db: Statements, keys: KeyStore, e: Envelope) -> None:
     p = e.payload
-    _move(conn, e, balance=-p["taken"], reserved=0, owed=p["owed"])
+    _move(db, e, balance=-p["taken"], reserved=0, owed=p["owed"])
     reason = f"{p['reason']}; {p['owed']} credits owed" if p["owed"] else p["reason"]
-    _ledger(conn, e, "revoked", p["credits"], None, p["reason"], reason)
-    conn.execute(
-        "UPDATE rm_purchases SET revoked = revoked + %s WHERE reference = %s",
-        (p["credits"], p["purchase"]),
-    )
+    _ledger(db, e, "revoked", p["credits"], None, p["reason"], reason)
+    db.add("rm_purchases", {"reference": p["purchase"]}, {"revoked": p["credits"]})
 
 
-def credits_subscription_changed(conn: Connection, keys: KeyStore, e: Envelope) -> None:
+def credits_subscription_changed(db: Statements, keys: KeyStore, e: Envelope) -> None:
     p = e.payload
-    conn.execute(
+    db.execute(
         "INSERT INTO rm_subscriptions (subscription, user_id, plan_id, status, period_end, "
         "cancel_at_period_end, updated_at) "
         "SELECT %(sub)s, user_id, %(plan)s, %(status)s, to_timestamp(%(end)s), %(cancel)s, %(at)s "
@@ -227,33 +226,33 @@ def credits_subscription_changed(conn: Connection, keys: KeyStore, e: Envelope) 
     )
 
 
-def credits_subscription_payment_failed(conn: Connection, keys: KeyStore, e: Envelope) -> None:
-    conn.execute(
-        "UPDATE rm_subscriptions SET last_payment_failed_at = %s WHERE subscription = %s",
-        (e.occurred_at, e.payload["subscription"]),
+def credits_subscription_payment_failed(db: Statements, keys: KeyStore, e: Envelope) -> None:
+    db.set(
+        "rm_subscriptions",
+        {"subscription": e.payload["subscription"]},
+        {"last_payment_failed_at": e.occurred_at},
     )
 
 
-def credits_unseen(conn: Connection, keys: KeyStore, e: Envelope) -> None:
+def credits_unseen(db: Statements, keys: KeyStore, e: Envelope) -> None:
     """An event no read model shows (a low-balance warning: the e-mail is the notice)."""
 
 
-def _move(conn: Connection, e: Envelope, balance: int, reserved: int, owed: int = 0) -> None:
+def _move(db: Statements, e: Envelope, balance: int, reserved: int, owed: int = 0) -> None:
     """Change an account's balances and copy them onto its user's row (if projected yet)."""
-    conn.execute(
-        "UPDATE rm_credit_accounts SET balance = balance + %s, reserved = reserved + %s, "
-        "owed = owed + %s WHERE account_id = %s",
-        (balance, reserved, owed, e.aggregate.id),
-    )
-    conn.execute(
-        "UPDATE rm_users u SET balance = a.balance, reserved = a.reserved, owed = a.owed "
-        "FROM rm_credit_accounts a WHERE a.account_id = %s AND u.user_id = a.user_id",
-        (e.aggregate.id,),
-    )
+    deltas = {"balance": balance, "reserved": reserved, "owed": owed}
+    db.add("rm_credit_accounts", {"account_id": e.aggregate.id}, deltas)
+    db.defer(COPY_BALANCES, (e.aggregate.id,))  # once per account and batch, after the moves
+
+
+COPY_BALANCES = (
+    "UPDATE rm_users u SET balance = a.balance, reserved = a.reserved, owed = a.owed "
+    "FROM rm_credit_accounts a WHERE a.account_id = %s AND u.user_id = a.user_id"
+)
 
 
 def _ledger(
-    conn: Connection,
+    db: Statements,
     e: Envelope,
     kind: str,
     amount: int,
@@ -261,7 +260,7 @@ def _ledger(
     source: str | None = None,
     reason: str = "",
 ) -> None:
-    conn.execute(
+    db.execute(
         "INSERT INTO rm_credit_ledger (event_id, user_id, kind, amount, production_id, source, "
         "reason, position, occurred_at) "
         "SELECT %s, user_id, %s, %s, %s, %s, %s, %s, %s FROM rm_credit_accounts "
@@ -283,9 +282,9 @@ def _ledger(
 # Projects
 
 
-def project_created(conn: Connection, keys: KeyStore, e: Envelope) -> None:
+def project_created(db: Statements, keys: KeyStore, e: Envelope) -> None:
     p = e.payload
-    conn.execute(
+    db.execute(
         "INSERT INTO rm_projects (project_id, owner_id, title, language, aspect_ratio, "
         "created_at, updated_at) SELECT %(id)s, %(owner)s, %(title)s, %(language)s, %(ratio)s, "
         f"%(at)s, %(at)s WHERE {NOT_ERASED} ON CONFLICT DO NOTHING",
@@ -300,9 +299,9 @@ def project_created(conn: Connection, keys: KeyStore, e: Envelope) -> None:
     )
 
 
-def project_script_revised(conn: Connection, keys: KeyStore, e: Envelope) -> None:
+def project_script_revised(db: Statements, keys: KeyStore, e: Envelope) -> None:
     p = e.payload
-    conn.execute(  # only for a projected project: none of an erased owner
+    db.execute(  # only for a projected project: none of an erased owner
         "INSERT INTO rm_script_revisions (project_id, revision, script_format, script_text, "
         "revised_at) SELECT %s, %s, %s, %s, %s "
         "WHERE EXISTS (SELECT 1 FROM rm_projects WHERE project_id = %s) ON CONFLICT DO NOTHING",
@@ -315,51 +314,34 @@ def project_script_revised(conn: Connection, keys: KeyStore, e: Envelope) -> Non
             e.aggregate.id,
         ),
     )
-    _update_project(
-        conn,
-        e,
-        "revision = %s, script_format = %s, script_text = %s",
-        p["revision"],
-        p["script_format"],
-        p["text"],
-    )
+    _project(db, e, revision=p["revision"], script_format=p["script_format"], script_text=p["text"])
 
 
-def project_settings_changed(conn: Connection, keys: KeyStore, e: Envelope) -> None:
+def project_settings_changed(db: Statements, keys: KeyStore, e: Envelope) -> None:
     p = e.payload
-    _update_project(
-        conn,
-        e,
-        "title = coalesce(%s, title), language = coalesce(%s, language), "
-        "aspect_ratio = coalesce(%s, aspect_ratio)",
-        p["title"],
-        p["language"],
-        p["aspect_ratio"],
-    )
+    changed = {k: p[k] for k in ("title", "language", "aspect_ratio") if p[k] is not None}
+    _project(db, e, **changed)
 
 
-def project_archived(conn: Connection, keys: KeyStore, e: Envelope) -> None:
-    _update_project(conn, e, "archived = true")
+def project_archived(db: Statements, keys: KeyStore, e: Envelope) -> None:
+    _project(db, e, archived=True)
 
 
-def project_script_suggested(conn: Connection, keys: KeyStore, e: Envelope) -> None:
+def project_script_suggested(db: Statements, keys: KeyStore, e: Envelope) -> None:
     """A suggestion is answered to the creator directly; the project only shows the activity."""
-    _update_project(conn, e, "revision = revision")
+    _project(db, e)
 
 
-def _update_project(conn: Connection, e: Envelope, assignments: str, *values: Any) -> None:
-    conn.execute(
-        f"UPDATE rm_projects SET {assignments}, updated_at = %s WHERE project_id = %s",
-        (*values, e.occurred_at, e.aggregate.id),
-    )
+def _project(db: Statements, e: Envelope, **values: object) -> None:
+    db.set("rm_projects", {"project_id": e.aggregate.id}, {**values, "updated_at": e.occurred_at})
 
 
 # Productions
 
 
-def production_requested(conn: Connection, keys: KeyStore, e: Envelope) -> None:
+def production_requested(db: Statements, keys: KeyStore, e: Envelope) -> None:
     p = e.payload
-    conn.execute(
+    db.execute(
         "INSERT INTO rm_productions (production_id, project_id, owner_id, revision, options, "
         "credits, estimated_seconds, status, requested_at, updated_at) "
         "SELECT %(id)s, %(project)s, %(owner)s, %(revision)s, %(options)s, %(credits)s, "
@@ -377,83 +359,67 @@ def production_requested(conn: Connection, keys: KeyStore, e: Envelope) -> None:
     )
 
 
-def production_cancelled(conn: Connection, keys: KeyStore, e: Envelope) -> None:
-    conn.execute(
-        "UPDATE rm_productions SET status = 'cancelled', cancel_reason = %s, updated_at = %s "
-        "WHERE production_id = %s",
-        (e.payload["reason"], e.occurred_at, e.aggregate.id),
+def production_cancelled(db: Statements, keys: KeyStore, e: Envelope) -> None:
+    _production(db, e, status="cancelled", cancel_reason=e.payload["reason"])
+
+
+def production_stage_started(db: Statements, keys: KeyStore, e: Envelope) -> None:
+    p = e.payload
+    db.executemany(  # only for a projected production: none of an erased owner
+        "INSERT INTO rm_production_units (production_id, stage, unit, attempt, status, "
+        "updated_at) SELECT %(id)s, %(stage)s, %(unit)s, 1, 'running', %(at)s "
+        "WHERE EXISTS (SELECT 1 FROM rm_productions WHERE production_id = %(id)s) "
+        "ON CONFLICT DO NOTHING",
+        [
+            {"id": e.aggregate.id, "stage": p["stage"], "unit": unit, "at": e.occurred_at}
+            for unit in p["units"]
+        ],
+    )
+    _production(db, e, status="running")
+
+
+def production_unit_completed(db: Statements, keys: KeyStore, e: Envelope) -> None:
+    p = e.payload
+    _unit(db, e, attempt=p["attempt"], status="completed", artifact=p["artifact"])
+
+
+def production_unit_retried(db: Statements, keys: KeyStore, e: Envelope) -> None:
+    p = e.payload
+    _unit(db, e, attempt=p["attempt"], status="running", error=p["error"])
+
+
+def production_unit_failed(db: Statements, keys: KeyStore, e: Envelope) -> None:
+    p = e.payload
+    _unit(db, e, attempt=p["attempt"], status="failed", error=p["error"])
+
+
+def production_stage_completed(db: Statements, keys: KeyStore, e: Envelope) -> None:
+    _production(db, e, status="running")
+
+
+def production_completed(db: Statements, keys: KeyStore, e: Envelope) -> None:
+    p = e.payload
+    artifacts = Jsonb(p["artifacts"])
+    _production(
+        db, e, status="completed", artifacts=artifacts, duration_seconds=p["duration_seconds"]
     )
 
 
-def production_stage_started(conn: Connection, keys: KeyStore, e: Envelope) -> None:
-    p = e.payload
-    with conn.cursor() as cur:
-        cur.executemany(  # only for a projected production: none of an erased owner
-            "INSERT INTO rm_production_units (production_id, stage, unit, attempt, status, "
-            "updated_at) SELECT %(id)s, %(stage)s, %(unit)s, 1, 'running', %(at)s "
-            "WHERE EXISTS (SELECT 1 FROM rm_productions WHERE production_id = %(id)s) "
-            "ON CONFLICT DO NOTHING",
-            [
-                {"id": e.aggregate.id, "stage": p["stage"], "unit": unit, "at": e.occurred_at}
-                for unit in p["units"]
-            ],
-        )
-    _production_status(conn, e, "running")
+def production_failed(db: Statements, keys: KeyStore, e: Envelope) -> None:
+    _production(db, e, status="failed", failure=e.payload["reason"])
 
 
-def production_unit_completed(conn: Connection, keys: KeyStore, e: Envelope) -> None:
-    p = e.payload
-    _unit(conn, e, attempt=p["attempt"], status="completed", artifact=p["artifact"])
-
-
-def production_unit_retried(conn: Connection, keys: KeyStore, e: Envelope) -> None:
-    p = e.payload
-    _unit(conn, e, attempt=p["attempt"], status="running", error=p["error"])
-
-
-def production_unit_failed(conn: Connection, keys: KeyStore, e: Envelope) -> None:
-    p = e.payload
-    _unit(conn, e, attempt=p["attempt"], status="failed", error=p["error"])
-
-
-def production_stage_completed(conn: Connection, keys: KeyStore, e: Envelope) -> None:
-    _production_status(conn, e, "running")
-
-
-def production_completed(conn: Connection, keys: KeyStore, e: Envelope) -> None:
-    conn.execute(
-        "UPDATE rm_productions SET status = 'completed', artifacts = %s, duration_seconds = %s, "
-        "updated_at = %s WHERE production_id = %s",
-        (
-            Jsonb(e.payload["artifacts"]),
-            e.payload["duration_seconds"],
-            e.occurred_at,
-            e.aggregate.id,
-        ),
-    )
-
-
-def production_failed(conn: Connection, keys: KeyStore, e: Envelope) -> None:
-    conn.execute(
-        "UPDATE rm_productions SET status = 'failed', failure = %s, updated_at = %s "
-        "WHERE production_id = %s",
-        (e.payload["reason"], e.occurred_at, e.aggregate.id),
-    )
-
-
-def _production_status(conn: Connection, e: Envelope, status: str) -> None:
-    conn.execute(
-        "UPDATE rm_productions SET status = %s, updated_at = %s WHERE production_id = %s",
-        (status, e.occurred_at, e.aggregate.id),
-    )
+def _production(db: Statements, e: Envelope, **values: object) -> None:
+    key = {"production_id": e.aggregate.id}
+    db.set("rm_productions", key, {**values, "updated_at": e.occurred_at})
 
 
 # Publications
 
 
-def publication_requested(conn: Connection, keys: KeyStore, e: Envelope) -> None:
+def publication_requested(db: Statements, keys: KeyStore, e: Envelope) -> None:
     p = e.payload
-    conn.execute(
+    db.execute(
         "INSERT INTO rm_publications (publication_id, production_id, owner_id, title, privacy, "
         "state, requested_at, updated_at) SELECT %(id)s, %(production)s, %(owner)s, %(title)s, "
         f"%(privacy)s, 'requested', %(at)s, %(at)s WHERE {NOT_ERASED} ON CONFLICT DO NOTHING",
@@ -468,34 +434,27 @@ def publication_requested(conn: Connection, keys: KeyStore, e: Envelope) -> None
     )
 
 
-def publication_uploading(conn: Connection, keys: KeyStore, e: Envelope) -> None:
-    _publication(conn, e, state="uploading", attempts=e.payload["attempt"])
+def publication_uploading(db: Statements, keys: KeyStore, e: Envelope) -> None:
+    _publication(db, e, state="uploading", attempts=e.payload["attempt"])
 
 
-def publication_uploaded(conn: Connection, keys: KeyStore, e: Envelope) -> None:
-    _publication(conn, e, state="uploaded", video_id=e.payload["video_id"], url=e.payload["url"])
+def publication_uploaded(db: Statements, keys: KeyStore, e: Envelope) -> None:
+    _publication(db, e, state="uploaded", video_id=e.payload["video_id"], url=e.payload["url"])
 
 
-def publication_failed(conn: Connection, keys: KeyStore, e: Envelope) -> None:
-    _publication(conn, e, state="failed", failure=e.payload["reason"])
+def publication_failed(db: Statements, keys: KeyStore, e: Envelope) -> None:
+    _publication(db, e, state="failed", failure=e.payload["reason"])
 
 
-def _publication(conn: Connection, e: Envelope, **values: object) -> None:
-    columns = ", ".join(f"{name} = %s" for name in values)
-    conn.execute(
-        f"UPDATE rm_publications SET {columns}, updated_at = %s "  # noqa: S608 - fixed names
-        "WHERE publication_id = %s",
-        (*values.values(), e.occurred_at, e.aggregate.id),
-    )
+def _publication(db: Statements, e: Envelope, **values: object) -> None:
+    key = {"publication_id": e.aggregate.id}
+    db.set("rm_publications", key, {**values, "updated_at": e.occurred_at})
 
 
-def _unit(conn: Connection, e: Envelope, **values: object) -> None:
-    columns = ", ".join(f"{name} = %s" for name in values)
-    conn.execute(
-        f"UPDATE rm_production_units SET {columns}, updated_at = %s "  # noqa: S608 - fixed names
-        "WHERE production_id = %s AND stage = %s AND unit = %s",
-        (*values.values(), e.occurred_at, e.aggregate.id, e.payload["stage"], e.payload["unit"]),
-    )
+def _unit(db: Statements, e: Envelope, **values: object) -> None:
+    p = e.payload
+    key = {"production_id": e.aggregate.id, "stage": p["stage"], "unit": p["unit"]}
+    db.set("rm_production_units", key, {**values, "updated_at": e.occurred_at})
 
 
 APPLY: dict[str, Apply] = {
@@ -542,8 +501,26 @@ APPLY: dict[str, Apply] = {
 }
 
 
+# Events of one aggregate whose statements commute with each other (additive balances, rows
+# keyed by the event) and so may share a batch's wave; the erasures reach every aggregate of the
+# user and run alone (``projections.batching``).
+COMMUTING = frozenset(
+    {
+        "credits.Granted",
+        "credits.Reserved",
+        "credits.Captured",
+        "credits.Charged",
+        "credits.Released",
+        "credits.Purchased",
+        "credits.Revoked",
+        "credits.BalanceLow",
+    }
+)
+BARRIERS = frozenset({"user.ErasureRequested", "user.Erased"})
+
+
 class ReadModelProjection:
-    """The query side's read models, one apply function per event type."""
+    """The query side's read models, one apply function per event type, applied set-wise."""
 
     name = NAME
     schema = READ_MODEL_SCHEMA + ACCOUNTS_SCHEMA
@@ -556,8 +533,28 @@ class ReadModelProjection:
         return settings.topics.all_events
 
     def apply(self, conn: Connection, envelope: Envelope) -> None:
-        handler = APPLY.get(envelope.type)
-        if handler is None:
-            raise LookupError(f"the {NAME} projection has no handler for {envelope.type}")
-        opened = self.keys.open_fields(envelope.type, envelope.payload)  # sealed creative text
-        handler(conn, self.keys, envelope.model_copy(update={"payload": opened}))
+        self.apply_batch(conn, [envelope])
+
+    def apply_batch(self, conn: Connection, envelopes: Sequence[Envelope]) -> None:
+        """Apply the envelopes (in aggregate order) as if one by one, with the batch's
+        statements sent grouped by shape and the users' keys read at once."""
+        keys = batch_keys(conn, self.keys, envelopes)
+        plan = BatchPlan(conn)
+        for envelope in envelopes:
+            handler = APPLY.get(envelope.type)
+            if handler is None:
+                raise LookupError(f"the {NAME} projection has no handler for {envelope.type}")
+            if envelope.type in BARRIERS:
+                db = plan.barrier()
+            else:
+                db = plan.event(envelope.aggregate.id, envelope.type in COMMUTING)
+            handler(db, keys, _opened(keys, envelope))
+        plan.flush()
+
+
+def _opened(keys: KeyStore, envelope: Envelope) -> Envelope:
+    """The envelope with its sealed creative text opened (the same one when it has none)."""
+    if envelope.type not in SEALED_FIELDS:
+        return envelope
+    opened = keys.open_fields(envelope.type, envelope.payload)
+    return envelope.model_copy(update={"payload": opened})

@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["Blocked", "ProjectionRunner", "wait_for_position"]
 
-BATCH_SIZE = 500
+BATCH_SIZE = 2000  # a poll's worth: a replay's batches fill it, a live runner's rarely
 POLL_TIMEOUT = 0.2
 SESSION_MS = 10_000  # a killed runner's partitions go to its successor within 10 s
 LAG_SECONDS = 5.0  # how often the lag gauge is measured
@@ -160,9 +160,9 @@ class ProjectionRunner:
     def apply_batch(self, messages: Sequence[Message], guard: bool) -> BatchResult:
         """Apply the messages not applied yet, in one transaction with the new offsets (see
         ``apply_once``). When the batch fails for a reason that is not transient (a message that
-        is malformed or cannot be projected), its messages are applied one by one, and each one
-        that fails alone is dead-lettered and counted as consumed, so the rest go on and the
-        offsets and the watermark stay exact (live and in a replay alike)."""
+        is malformed or cannot be projected), it is applied in halves, in order, down to the
+        message that fails alone: that one is dead-lettered and counted as consumed, so the
+        rest go on and the offsets and the watermark stay exact (live and in a replay alike)."""
         try:
             return self.apply_once(messages, guard)
         except Blocked:
@@ -170,28 +170,24 @@ class ProjectionRunner:
         except Exception as error:
             if is_transient(error):
                 raise
+            if len(messages) == 1:
+                self.dead_letters.send(messages[0], error)
+                return self.apply_once(messages, guard, skip=True)
             log.warning(
-                "projection %s: a batch of %d failed (%s); applying one by one",
+                "projection %s: a batch of %d failed (%s); applying it in halves",
                 self.projection.name,
                 len(messages),
                 type(error).__name__,
             )
-        total = BatchResult()
-        for message in messages:
-            try:
-                result = self.apply_once([message], guard)
-            except Blocked:
-                raise
-            except Exception as error:
-                if is_transient(error):
-                    raise
-                self.dead_letters.send(message, error)
-                result = self.apply_once([message], guard, skip=True)
-            total.applied += result.applied
-            total.duplicates += result.duplicates
-            total.skipped += result.skipped
-            total.position = result.position
-        return total
+        middle = len(messages) // 2
+        first = self.apply_batch(messages[:middle], guard)
+        second = self.apply_batch(messages[middle:], guard)
+        return BatchResult(
+            applied=first.applied + second.applied,
+            duplicates=first.duplicates + second.duplicates,
+            position=second.position,
+            skipped=first.skipped + second.skipped,
+        )
 
     @property
     def dead_letters(self) -> DeadLetters:
@@ -307,23 +303,29 @@ class ProjectionRunner:
 
     def _apply(self, conn: Connection, messages: Sequence[Message], skip: bool) -> BatchResult:
         name = self.projection.name
+        positions = self.settings.topics.relay_position
         envelopes = [
-            Envelope.from_bytes(m.value())
-            for m in messages
-            if m.topic() != self.settings.topics.relay_position and not skip
+            Envelope.from_bytes(m.value()) for m in messages if m.topic() != positions and not skip
         ]
         last = state.sequences(conn, name, {e.aggregate.id for e in envelopes})
         applied: dict[UUID, int] = {}
         result = BatchResult(skipped=len(messages) if skip else 0)
+        fresh: list[Envelope] = []
+        for envelope in envelopes:
+            aggregate = envelope.aggregate
+            if aggregate.sequence <= applied.get(aggregate.id, last.get(aggregate.id, 0)):
+                result.duplicates += 1
+                continue
+            fresh.append(envelope)
+            applied[aggregate.id] = aggregate.sequence
+        result.applied = len(fresh)
         with conn.pipeline():
-            for envelope in envelopes:
-                aggregate = envelope.aggregate
-                if aggregate.sequence <= applied.get(aggregate.id, last.get(aggregate.id, 0)):
-                    result.duplicates += 1
-                    continue
-                self.projection.apply(conn, envelope)
-                applied[aggregate.id] = aggregate.sequence
-                result.applied += 1
+            apply_batch = getattr(self.projection, "apply_batch", None)
+            if apply_batch is not None:
+                apply_batch(conn, fresh)
+            else:
+                for envelope in fresh:
+                    self.projection.apply(conn, envelope)
             state.save_sequences(conn, name, applied)
             next_offsets = {_tp(m): m.offset() + 1 for m in messages}
             state.save_offsets(conn, name, next_offsets)
