@@ -3,11 +3,10 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import (
@@ -20,7 +19,6 @@ from prometheus_client import (
 from pydantic import BaseModel
 
 from adapters.eventstore import EventTooLarge
-from adapters.metadata import message_context
 from adapters.settings import Settings
 from api import (
     account_routes,
@@ -39,6 +37,7 @@ from api import (
 from api.deps import Services
 from api.limits import BodyLimits
 from api.openapi import studio_openapi
+from api.trace import Trace
 
 
 class Health(BaseModel):
@@ -50,21 +49,9 @@ class Readiness(BaseModel):
     reason: str | None = None
 
 
-def _actor(request: Request) -> str:
-    """Who is calling, for the events' metadata: the token's user when there is a valid one."""
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        return "anonymous"
-    try:
-        identity = request.app.state.services.tokens.identity(token)
-    except HTTPException:
-        return "anonymous"
-    return f"{identity.role}:{identity.user_id}"
-
-
-def single_query_values(request: Request) -> None:
+async def single_query_values(request: Request) -> None:
     """Each query parameter at most once: no route takes a list, and which of several values
-    would count is a guess (FastAPI takes the last)."""
+    would count is a guess (FastAPI takes the last). `async`: no I/O, so no thread-pool hop."""
     repeated = sorted({k for k in request.query_params if len(request.query_params.getlist(k)) > 1})
     if repeated:
         raise RequestValidationError(
@@ -110,20 +97,7 @@ def create_app(settings: Settings, services: Callable[[Settings], Services]) -> 
         app.include_router(router.router, dependencies=[Depends(single_query_values)])
     app.add_middleware(BodyLimits, default_bytes=settings.max_body_bytes)
 
-    @app.middleware("http")
-    async def trace(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        start = time.perf_counter()
-        actor = _actor(request)
-        correlation = request.headers.get("X-Correlation-ID")
-        with message_context(actor=actor, correlation_id=correlation) as meta:
-            response = await call_next(request)
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        requests.labels(request.method, route, str(response.status_code)).inc()
-        latency.labels(request.method, route).observe(time.perf_counter() - start)
-        response.headers["X-Correlation-ID"] = meta.correlation_id
-        return response
+    app.add_middleware(Trace, requests=requests, latency=latency)  # outermost
 
     problems.install(app)
 

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from psycopg_pool import ConnectionPool
+from starlette.concurrency import run_in_threadpool
 
 from adapters.account_tokens import AccountTokens
 from adapters.media import MediaStore
@@ -18,7 +19,7 @@ from api.idempotency import MAX_KEY_LENGTH, IdempotencyStore, request_hash
 from api.queries import ReadModels
 from api.ratelimit import RateLimits
 from commands.billing import Billing
-from commands.handlers import Identity, Studio
+from commands.handlers import LIVE_USER, Identity, Studio
 from commands.publishing import Publishing
 from projections.runner import wait_for_position
 
@@ -40,14 +41,16 @@ class Services:
     publishing: Publishing | None = None  # None: YouTube publishing is not configured
 
 
-def services(request: Request) -> Services:
+async def services(request: Request) -> Services:
+    """The process's services. Dependencies that do no I/O are `async def`: FastAPI runs a
+    plain `def` one on the thread pool, a hop that costs more than what it does."""
     return request.app.state.services
 
 
 Svc = Annotated[Services, Depends(services)]
 
 
-def caller(svc: Svc, token: Token) -> Identity:
+def checked_caller(svc: Services, token: str) -> Identity:
     """The token's user as they are now: refused at once (401) when erased or being erased, or
     when the password changed since the token was issued; one read of the user's events per
     request, no cache."""
@@ -60,10 +63,18 @@ def caller(svc: Svc, token: Token) -> Identity:
     return current
 
 
+async def caller(svc: Svc, token: Token) -> Identity:
+    """`checked_caller` (on the thread pool: it reads the event store), then marked live for the
+    rest of the request, so the command's ownership check does not read the account again."""
+    current = await run_in_threadpool(checked_caller, svc, token)
+    LIVE_USER.set(current.user_id)
+    return current
+
+
 Caller = Annotated[Identity, Depends(caller)]
 
 
-def admin(identity: Caller) -> Identity:
+async def admin(identity: Caller) -> Identity:
     if identity.role != "admin":
         raise HTTPException(403, "this route is for admins")
     return identity

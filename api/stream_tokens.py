@@ -23,7 +23,7 @@ from fastapi import Depends, Query
 from fastapi.security import OAuth2PasswordBearer
 
 from api.auth import ALGORITHM, unauthorized
-from api.deps import Services, Svc, caller
+from api.deps import Services, Svc, checked_caller
 from commands.handlers import Identity
 
 AUDIENCE = "filmstudio:link"
@@ -96,7 +96,7 @@ def _linked_caller(scope: Scope) -> Callable[..., Identity]:
     ) -> Identity:
         """The caller by their bearer token, else by a link token of this production."""
         if bearer:
-            return caller(svc, bearer)
+            return checked_caller(svc, bearer)
         if not token:
             raise unauthorized("Not authenticated")
         user_id, password_version = link_tokens(svc).check(token, production_id, scope)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TypeVar
 from uuid import UUID, uuid4
@@ -34,6 +35,12 @@ ERASURE_STEPS = (
     "_destroy_key",
     "_release_email",
 )
+
+
+# The user whose account the current request has just found live (the API checks its caller at
+# the start of every route): an ownership check later in the same request need not read that
+# account again. Each request runs in a context of its own; unset, every check reads it.
+LIVE_USER: ContextVar[UUID | None] = ContextVar("live_user", default=None)
 
 
 @dataclass(frozen=True)
@@ -428,6 +435,7 @@ class Studio:
         production_id: UUID | None = None,
     ) -> ProductionRequested:
         """Reserve the estimated credits and record the request, atomically and once."""
+        chosen = production_id is not None  # a retry may find it recorded already
         production_id = production_id or uuid4()
         if options.quality == "final" and not self.settings.model_backends:
             raise Invalid(
@@ -436,7 +444,7 @@ class Studio:
             )
 
         def decide() -> ProductionRequested:
-            existing = self.store.find(production_id)
+            existing = self.store.find(production_id) if chosen else None
             if existing is not None:
                 if not isinstance(existing, Production) or existing.owner_id != owner_id:
                     raise Conflict("this production id is taken")
@@ -495,7 +503,8 @@ class Studio:
         found = self.store.find(aggregate_id)
         if not isinstance(found, kind) or found.owner_id != owner_id:
             raise NotFound(f"no such {name}")
-        self.user(owner_id)  # an erased (or erasing) owner's aggregates are gone too
+        if LIVE_USER.get() != owner_id:  # an erased (or erasing) owner's aggregates are gone too
+            self.user(owner_id)
         return found
 
 

@@ -47,6 +47,7 @@ def studio_processes(settings: Settings, every: bool = False) -> list[ProcessSpe
                 settings.api_host,
                 "--port",
                 str(settings.api_port),
+                *(["--workers", str(settings.api_workers)] if settings.api_workers > 1 else []),
             ],
             health_url=f"http://{settings.api_host}:{settings.api_port}/healthz",
         ),

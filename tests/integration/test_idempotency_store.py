@@ -9,6 +9,7 @@ from fastapi import HTTPException
 
 from adapters.postgres import connection_pool, create_tables
 from adapters.settings import Settings
+from api import idempotency
 from api.idempotency import SCHEMA, IdempotencyStore, request_hash
 
 FINGERPRINT = request_hash("create_project", {"title": "The Lamp"})
@@ -71,12 +72,29 @@ def test_a_different_request_with_the_same_key_is_refused(store):
     assert refused.value.status_code == 422
 
 
-def test_an_expired_key_is_deleted_and_acts_again(store, pool):
+def test_an_expired_key_acts_again(store, pool):
     action = Counter()
     store.run("s", "expired", FINGERPRINT, action)
     backdate(pool, "expired", "created_at", 25 * 3600)
     assert store.run("s", "expired", FINGERPRINT, action) == (201, {"call": 2})
     assert action.calls == 2, "a key older than its ttl still answered from storage"
+
+
+def test_an_expired_key_used_with_another_request_acts_as_new(store, pool):
+    store.run("s", "reused", FINGERPRINT, Counter())
+    backdate(pool, "reused", "created_at", 25 * 3600)
+    other = request_hash("create_project", {"title": "Another"})
+    assert store.run("s", "reused", other, Counter()) == (201, {"call": 1})
+
+
+def test_expired_keys_are_deleted_now_and_then(store, pool, monkeypatch):
+    store.run("s", "old", FINGERPRINT, Counter())
+    backdate(pool, "old", "created_at", 25 * 3600)
+    monkeypatch.setattr(idempotency, "CLEANUP_CHANCE", 1.0)
+    store.run("s", "new", FINGERPRINT, Counter())
+    with pool.connection() as conn:
+        left = conn.execute("SELECT key FROM idempotency_keys WHERE key IN ('old', 'new')")
+        assert [row[0] for row in left.fetchall()] == ["new"]
 
 
 def test_a_live_claim_answers_409_in_progress(store, pool):
