@@ -65,13 +65,18 @@ class _Part:
     body: list[Element] = field(default_factory=list)
     section: str | None = None
 
-    def content(self) -> list[object]:
-        kept = [e for e in self.body if e.kind in _CONTENT_KINDS]
-        heading = self.heading.text if self.heading else None
-        return [heading, [[e.kind, e.name, e.extension, e.dual, e.text] for e in kept]]
-
     def has_content(self) -> bool:
         return self.heading is not None or any(e.kind in _CONTENT_KINDS for e in self.body)
+
+
+def _scene_id(part: _Part, seen: dict[str, int]) -> str:
+    """A scene's id names its heading and which scene of that heading it is, not its content:
+    editing a line keeps the scene's ids (and its shots' and lines', which count within it), so
+    an edit re-renders what the edited line touches, not the scene. Moving scenes keeps theirs;
+    scenes without a heading count among themselves."""
+    heading = part.heading.text.strip() if part.heading else ""
+    seen[heading] = seen.get(heading, 0) + 1
+    return "sc-" + _hash(heading, seen[heading])
 
 
 def _parts(elements: Iterable[Element]) -> list[_Part]:
@@ -288,9 +293,7 @@ def analyse(
     scenes: list[Scene] = []
     seen: dict[str, int] = {}
     for part in _parts(elements):
-        content = _hash(part.content())
-        seen[content] = seen.get(content, 0) + 1  # a repeated scene still gets its own ids
-        scene_id = "sc-" + (_hash(content, seen[content]) if seen[content] > 1 else content)
+        scene_id = _scene_id(part, seen)
         scenes.append(_scene(part, scene_id, len(scenes), ctx))
     if not any(scene.shots for scene in scenes):
         raise ValueError("the script has nothing to show or say")

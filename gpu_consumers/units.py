@@ -16,19 +16,30 @@ import numpy as np
 
 from adapters.media import MediaStore
 from domain import screenplay
+from domain.film import CROSSFADE, CROSSFADE_FRAMES
 from domain.speech import SpokenLine
 from domain.storyboard import Scene, Shot, Storyboard
 from domain.voices import parse_voice, voice_for
 from gpu_consumers.draft import composition, frames, lipsync, music, subtitles, voices
-from gpu_consumers.draft.composition_graph import Timeline, TimelineShot, VoiceClip
-from gpu_consumers.draft.timeline import CROSSFADE, in_shot, joined, place
+from gpu_consumers.draft.composition_graph import (
+    Timeline,
+    TimelineShot,
+    VoiceClip,
+    film_frames,
+    frames_of,
+    shot_starts,
+)
+from gpu_consumers.draft.timeline import in_shot, joined, place, shot_seconds
 from gpu_consumers.worker import Compute
 from schemas.work import (
     FilmInputs,
+    JoinInputs,
     LineInputs,
     LipSyncInputs,
+    PieceShot,
     ScoreInputs,
     ScriptInputs,
+    SegmentInputs,
     ShotContext,
     ShotInputs,
     SubtitlesInputs,
@@ -43,8 +54,10 @@ LIPSYNC_CLIP, LIPSYNC_META = "lipsync.mp4", "lipsync.json"
 SCORE = "score.wav"
 SRT, VTT = "subtitles.srt", "subtitles.vtt"
 FILM, THUMBNAIL, FILM_MANIFEST = "film.mp4", "thumbnail.jpg", "film.json"
+PIECE, PIECE_MANIFEST = "piece.mp4", "piece.json"
 
 InputsT = TypeVar("InputsT", bound=UnitInputs)
+Timed = tuple[TimelineShot, list[tuple[float, SpokenLine]]]  # a shot and its lines in it
 
 
 def inputs_of(unit: WorkUnit, kind: type[InputsT]) -> InputsT:
@@ -137,13 +150,13 @@ def lip_sync(unit: WorkUnit, media: MediaStore, out: Path) -> None:
 
 
 def placement_inputs(unit: WorkUnit, media: MediaStore) -> tuple[Storyboard, dict[str, SpokenLine]]:
-    """The storyboard and each line's speech, for a subtitles or a composition unit."""
+    """The storyboard and each line's speech, for a subtitles or a film unit."""
     inputs = unit.inputs
     if isinstance(inputs, SubtitlesInputs):
         storyboard, voice_keys = inputs.storyboard, inputs.voices
     else:
         film = inputs_of(unit, FilmInputs)
-        storyboard, voice_keys = film.storyboard, film.stages.voice_synthesis
+        storyboard, voice_keys = film.storyboard, film.voices
     speech = {line_id: _speech(media, key) for line_id, key in voice_keys.items()}
     return _board(media, storyboard), speech
 
@@ -157,38 +170,91 @@ def subtitles_unit(unit: WorkUnit, media: MediaStore, out: Path) -> None:
 
 
 def composition_unit(unit: WorkUnit, media: MediaStore, out: Path) -> None:
-    inputs = inputs_of(unit, FilmInputs)
-    board, speech = placement_inputs(unit, media)
-    stages = inputs.stages
+    """A piece of the film's video (a segment or a join), or the film of its pieces."""
+    if isinstance(unit.inputs, SegmentInputs | JoinInputs):
+        _piece(unit.inputs, media, out)
+    else:
+        _film(inputs_of(unit, FilmInputs), media, out)
+
+
+def _timed(
+    shot: PieceShot, media: MediaStore
+) -> tuple[TimelineShot, list[tuple[float, SpokenLine]]]:
+    """The shot on a timeline (as long as its speech needs) and its lines, timed in the shot."""
+    inside = in_shot([_speech(media, key) for key in shot.voices])
+    extra: dict[str, Any] = {}
+    if shot.lipsync:
+        meta = json.loads(media.path(shot.lipsync, LIPSYNC_META).read_text())
+        extra = {
+            "lipsync": media.path(shot.lipsync, LIPSYNC_CLIP),
+            "lipsync_start": meta["start"],
+            "lipsync_box": tuple(meta["box"]),
+        }
+    image = media.path(shot.image, FRAME)
+    return TimelineShot(image, shot_seconds(shot.seconds, inside), key=shot.id, **extra), inside
+
+
+def _piece(inputs: SegmentInputs | JoinInputs, media: MediaStore, out: Path) -> None:
+    """Frames of the film's video: a scene less its joins, or the crossfade of a join."""
+    shots = inputs.shots if isinstance(inputs, SegmentInputs) else [inputs.before, inputs.after]
+    timed = [_timed(shot, media) for shot in shots]
+    timeline = Timeline(
+        [t for t, _ in timed], inputs.width, inputs.height, fps=inputs.fps, crossfade=CROSSFADE
+    )
+    fps, lengths = inputs.fps, [frames_of(t.duration, inputs.fps) for t, _ in timed]
+    if min(lengths) < 2 * CROSSFADE_FRAMES:
+        raise ValueError(f"shots of {lengths} frames: each needs two crossfades")
+    if isinstance(inputs, SegmentInputs):
+        head, tail = inputs.head, inputs.tail
+    else:
+        head, tail = lengths[0] - inputs.frames, lengths[1] - inputs.frames
+    srt, offset = None, head / fps
+    if inputs.burn and inputs.burn_track is not None:  # a translated track, on the film's time
+        earlier = [frames_of(_timed(s, media)[0].duration, fps) for s in inputs.earlier]
+        offset += (sum(earlier) - CROSSFADE_FRAMES * len(earlier)) / fps
+        srt = media.path(inputs.burn_track, SRT)
+    elif inputs.burn:  # the cues of the piece's own lines
+        placed = [
+            (round(start + offset_in_shot, 3), line)
+            for start, (_, inside) in zip(shot_starts(timeline), timed, strict=True)
+            for offset_in_shot, line in inside
+        ]
+        if placed:
+            srt = out / "piece.srt"
+            subtitles.write_cues(subtitles.build_cues(placed), srt, out / "piece.vtt")
+    frames = composition.render_piece(
+        timeline, out / PIECE, head=head, tail=tail, subtitles=srt, subtitle_offset=offset
+    )
+    (out / PIECE_MANIFEST).write_text(json.dumps({"frames": frames, "fps": fps}))
+
+
+def _film(inputs: FilmInputs, media: MediaStore, out: Path) -> None:
+    """The pieces joined, with the film's sound and its subtitle track."""
+    board = _board(media, inputs.storyboard)
+    speech = {line_id: _speech(media, key) for line_id, key in inputs.voices.items()}
     placement = place(board, speech)
-    shots = []
-    for placed in placement.shots:
-        clip_key = stages.lip_sync.get(placed.shot.id)
-        extra: dict[str, Any] = {}
-        if clip_key:
-            meta = json.loads(media.path(clip_key, LIPSYNC_META).read_text())
-            extra = {
-                "lipsync": media.path(clip_key, LIPSYNC_CLIP),
-                "lipsync_start": meta["start"],
-                "lipsync_box": tuple(meta["box"]),
-            }
-        image = media.path(stages.image_generation[placed.shot.id], FRAME)
-        shots.append(TimelineShot(image, placed.duration, key=placed.shot.id, **extra))
+    # Sound and length only: the pieces carry the pictures.
+    shots = [TimelineShot(Path(), placed.duration) for placed in placement.shots]
     clips = [
-        VoiceClip(media.path(stages.voice_synthesis[line.line_id], LINE_AUDIO), start)
+        VoiceClip(media.path(inputs.voices[line.line_id], LINE_AUDIO), start)
         for start, line in placement.lines
     ]
-    score = _music_track(media, stages.music, placement.scene_spans(), out / "music.wav")
+    score = _music_track(media, inputs.music, placement.scene_spans(), out / "music.wav")
     timeline = Timeline(
         shots, inputs.width, inputs.height, crossfade=CROSSFADE, voices=clips, music=score
     )
-    srt_key = stages.subtitles.get(inputs.subtitle_language)
-    srt = media.path(srt_key, SRT) if srt_key else None
-    mode = "burn" if inputs.burn_subtitles else "track"
-    composition.compose(
-        timeline, out / FILM, subtitles=srt, subtitle_mode=mode, thumbnail=out / THUMBNAIL
-    )
-    (out / "music.wav").unlink()
+    pieces = [
+        (media.path(key, PIECE), json.loads(media.path(key, PIECE_MANIFEST).read_text())["frames"])
+        for key in inputs.pieces
+    ]
+    frames = sum(count for _, count in pieces)
+    if frames != film_frames(timeline):
+        raise ValueError(f"the pieces hold {frames} frames, the film {film_frames(timeline)}")
+    srt_key = inputs.subtitles.get(inputs.subtitle_language)
+    track = media.path(srt_key, SRT) if srt_key and not inputs.burn_subtitles else None
+    composition.join(pieces, timeline, out / FILM, subtitles=track, thumbnail=out / THUMBNAIL)
+    if score is not None:
+        score.unlink()
     manifest = {"duration_seconds": placement.duration, "shots": len(shots), "lines": len(clips)}
     (out / FILM_MANIFEST).write_text(json.dumps(manifest))
 

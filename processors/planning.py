@@ -9,19 +9,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from adapters.media import artifact_key
+from domain.film import CROSSFADE_FRAMES, FPS
 from domain.stages import Quality
 from domain.storyboard import Character, Shot, Storyboard
 from domain.voices import parse_voice, voice_for
 from schemas.work import (
     FilmInputs,
-    FilmStages,
+    JoinInputs,
     LineInputs,
     LipSyncInputs,
+    PieceShot,
     SceneSetting,
     ScoreInputs,
     ScriptInputs,
+    SegmentInputs,
     ShotInputs,
     StageInputs,
     SubtitlesInputs,
@@ -45,6 +49,7 @@ MODEL_DEADLINE_SECONDS = {
     "voice_synthesis": 300.0,
     "subtitles": 300.0,
 }
+ORDERED_STAGES = frozenset({"composition"})  # the stages whose units may wait for others (`after`)
 RESOLUTIONS = {"16:9": (1280, 720), "9:16": (720, 1280), "1:1": (1080, 1080)}
 
 
@@ -61,6 +66,7 @@ class PlannedUnit:
     quality: Quality = "draft"
     version: str = VERSION
     owner: str = ""  # the production's owner: artifacts are never shared between users
+    after: tuple[str, ...] = ()  # units of the same stage that must complete first
 
     def key(self, stage: str) -> str:
         """The content address of the unit's artifact: changes exactly when an input does.
@@ -86,13 +92,15 @@ class Production:
     model_revision: str = "1"
     owner_id: str = ""  # whose voice samples cloned voices speak with
 
-    def unit(self, name: str, inputs: StageInputs, model: bool = False) -> PlannedUnit:
+    def unit(
+        self, name: str, inputs: StageInputs, model: bool = False, after: tuple[str, ...] = ()
+    ) -> PlannedUnit:
         """A final-quality unit when `model` and the production is final quality."""
         if model and self.quality == "final":
             return PlannedUnit(
-                name, inputs, "final", f"model-{self.model_revision}", owner=self.owner_id
+                name, inputs, "final", f"model-{self.model_revision}", self.owner_id, after
             )
-        return PlannedUnit(name, inputs, owner=self.owner_id)
+        return PlannedUnit(name, inputs, owner=self.owner_id, after=after)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -210,25 +218,68 @@ def plan_subtitles(p: Production, board: Storyboard, artifacts: Artifacts) -> li
     ]
 
 
-def plan_film(p: Production, board: Storyboard, artifacts: Artifacts) -> list[PlannedUnit]:
-    """The film, from every other stage's artifacts."""
+def plan_composition(p: Production, board: Storyboard, artifacts: Artifacts) -> list[PlannedUnit]:
+    """The film in pieces: `segment-<scene>` per scene and `join-<scene>` for the crossfade into
+    the next scene (each names only the shots it shows, so an edit re-renders the pieces it
+    touches), then `film`, after them all, naming them by their keys, with the sound."""
     width, height = p.size
-    stages = FilmStages(
-        image_generation=artifacts["image_generation"],
-        voice_synthesis=artifacts["voice_synthesis"],
-        music=artifacts["music"],
-        lip_sync=artifacts["lip_sync"],
-        subtitles=artifacts["subtitles"],
-    )
+    images, voices = artifacts["image_generation"], artifacts["voice_synthesis"]
+    lipsync = artifacts["lip_sync"]
+    language = p.subtitle_languages[0]
+    translated = p.burn_subtitles and language != board.language
+    scenes = [scene for scene in board.scenes if scene.shots]
+
+    def piece_shot(shot: Shot) -> PieceShot:
+        return PieceShot(
+            id=shot.id,
+            seconds=shot.estimated_seconds,
+            image=images[shot.id],
+            lipsync=lipsync.get(shot.id),
+            voices=[voices[line_id] for line_id in shot.line_ids],
+        )
+
+    fade = CROSSFADE_FRAMES
+    pieces: list[PlannedUnit] = []
+    for i, scene in enumerate(scenes):
+        earlier = [piece_shot(s) for sc in scenes[:i] for s in sc.shots] if translated else []
+        common: dict[str, Any] = {
+            "width": width,
+            "height": height,
+            "fps": FPS,
+            "burn": p.burn_subtitles,
+            "burn_track": artifacts["subtitles"][language] if translated else None,
+        }
+        segment = SegmentInputs(
+            shots=[piece_shot(s) for s in scene.shots],
+            head=fade if i > 0 else 0,
+            tail=fade if i < len(scenes) - 1 else 0,
+            earlier=earlier,
+            **common,
+        )
+        pieces.append(p.unit(f"segment-{scene.id}", segment))
+        if i < len(scenes) - 1:
+            last = scene.shots[-1]
+            before = [*earlier, *(piece_shot(s) for s in scene.shots[:-1])] if translated else []
+            join = JoinInputs(
+                before=piece_shot(last),
+                after=piece_shot(scenes[i + 1].shots[0]),
+                frames=fade,
+                earlier=before,
+                **common,
+            )
+            pieces.append(p.unit(f"join-{scene.id}", join))
     inputs = FilmInputs(
         storyboard=artifacts["script_analysis"]["script"],
-        stages=stages,
+        pieces=[u.key("composition") for u in pieces],
+        voices=voices,
+        music=artifacts["music"],
+        subtitles=artifacts["subtitles"],
         width=width,
         height=height,
         burn_subtitles=p.burn_subtitles,
-        subtitle_language=p.subtitle_languages[0],
+        subtitle_language=language,
     )
-    return [p.unit("film", inputs)]
+    return [*pieces, p.unit("film", inputs, after=tuple(u.unit for u in pieces))]
 
 
 Planner = Callable[[Production, Storyboard, Artifacts], list[PlannedUnit]]
@@ -238,7 +289,7 @@ PLANNERS: dict[str, Planner] = {
     "music": plan_music,
     "lip_sync": plan_lip_sync,
     "subtitles": plan_subtitles,
-    "composition": plan_film,
+    "composition": plan_composition,
 }
 
 

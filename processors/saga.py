@@ -2,8 +2,10 @@
 
 At-least-once and idempotent: every command it issues is a no-op when repeated (the aggregate
 decides), and every unit it emits carries its content key, so a duplicate costs nothing.
-Work is emitted in reaction to the *events* (StageStarted, UnitRetried), never to a command's
-return value, so a crash between the two loses nothing.
+Work is emitted in reaction to the *events* (StageStarted, UnitRetried, UnitCompleted), never to
+a command's return value, so a crash between the two loses nothing. A unit planned `after` others
+of its stage (the film after its pieces) is dispatched by the UnitCompleted that completes the
+last of them; a lost dispatch is repaired like any other, by `reconcile` timing the unit out.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ class ProductionSaga:
             "production.Requested": lambda production_id, _: self._start_ready(production_id),
             "production.StageStarted": self._on_stage_started,
             "production.UnitRetried": self._on_unit_retried,
+            "production.UnitCompleted": self._on_unit_completed,
             "production.StageCompleted": self._on_stage_completed,
             "production.UnitFailed": self._dead_letter,
         }
@@ -114,6 +117,23 @@ class ProductionSaga:
         self._dispatch(production_id, payload["stage"], [payload["unit"]], payload["attempt"])
         self._tick(production_id, payload["stage"], payload["unit"], "retried", payload["error"])
 
+    def _on_unit_completed(self, production_id: UUID, payload: dict[str, Any]) -> None:
+        """Dispatch the units of the stage that were waiting for this one, now ready."""
+        stage, unit = payload["stage"], payload["unit"]
+        if stage not in planning.ORDERED_STAGES:
+            return
+        production = self.pipeline.production(production_id)
+        progress = production.stages.get(stage)
+        if production.finished or progress is None:
+            return
+        waiting = [
+            u.unit
+            for u in self._plan(production, stage)
+            if unit in u.after and progress.units[u.unit].status == "running"
+        ]
+        for name in waiting:
+            self._dispatch(production_id, stage, [name], progress.units[name].attempt)
+
     def _on_stage_completed(self, production_id: UUID, payload: dict[str, Any]) -> None:
         if payload["stage"] == FINAL_STAGE:
             self._complete(production_id)
@@ -136,11 +156,15 @@ class ProductionSaga:
             )
 
     def _dispatch(self, production_id: UUID, stage: str, units: list[str], attempt: int) -> None:
+        """Publish the units that are ready: those planned `after` others wait for them."""
         production = self.pipeline.production(production_id)
         if production.finished:
             return
         planned = {u.unit: u for u in self._plan(production, stage)}
+        progress = production.stages[stage].units
         for unit in units:
+            if any(progress[dep].status != "completed" for dep in planned[unit].after):
+                continue  # its last dependency's UnitCompleted dispatches it
             work = self._work_unit(production_id, stage, planned[unit], attempt)
             self.bus.publish(
                 self.settings.topics.work(stage, work.quality),

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationInfo, field_validator
 
 from domain.stages import Quality
 from domain.storyboard import Character, Line, Mood, MoodSource, Scene, Shot, TimeOfDay, Value
@@ -26,7 +26,8 @@ class UnitInputs(BaseModel):
 
 
 class SceneSetting(Value):
-    """A scene without its shots and lines: where and when a shot of it happens."""
+    """A scene without its shots and lines (nor its length, theirs): where and when a shot of it
+    happens. A shot's unit depends on this, so editing another line of the scene leaves it be."""
 
     id: str
     index: int
@@ -38,7 +39,6 @@ class SceneSetting(Value):
     synopsis: str | None = None
     section: str | None = None
     transition: str | None = None
-    estimated_seconds: float
     mood_source: MoodSource = "parser"
     locations: list[str] = Field(default_factory=list)
     mentioned: list[str] = Field(default_factory=list)
@@ -46,11 +46,14 @@ class SceneSetting(Value):
     @classmethod
     def of(cls, scene: Scene) -> SceneSetting:
         """The setting of `scene`."""
-        return cls.model_validate(scene.model_dump(exclude={"shots", "lines"}))
+        return cls.model_validate(scene.model_dump(exclude={"shots", "lines", "estimated_seconds"}))
 
     def with_content(self, shots: list[Shot], lines: list[Line]) -> Scene:
-        """The scene again, holding `shots` and `lines`."""
-        return Scene.model_validate({**self.model_dump(), "shots": shots, "lines": lines})
+        """The scene again, holding `shots` and `lines` (as long as its shots are)."""
+        seconds = round(sum(shot.estimated_seconds for shot in shots), 2)
+        return Scene.model_validate(
+            {**self.model_dump(), "shots": shots, "lines": lines, "estimated_seconds": seconds}
+        )
 
 
 class ScriptInputs(UnitInputs):
@@ -111,26 +114,90 @@ class SubtitlesInputs(UnitInputs):
     voices: dict[str, ArtifactKey]  # line id -> voice_synthesis artifact
 
 
-class FilmStages(Value):
-    """The artifacts composition lays out: each stage's unit id -> artifact key."""
+class CompositionInputs(UnitInputs):
+    """composition: a piece of the film's video (a scene's segment or the crossfade joining two
+    scenes) or the film itself. Validating as this base yields the subclass its `kind` names."""
 
-    image_generation: dict[str, ArtifactKey]
-    voice_synthesis: dict[str, ArtifactKey]
-    music: dict[str, ArtifactKey]
-    lip_sync: dict[str, ArtifactKey]
-    subtitles: dict[str, ArtifactKey]  # by language
+    kind: str
+
+    @classmethod
+    def model_validate(cls, obj: Any, **kwargs: Any) -> Any:
+        if cls is CompositionInputs and not isinstance(obj, CompositionInputs):
+            return _COMPOSITION.validate_python(obj, **kwargs)
+        return super().model_validate(obj, **kwargs)
+
+    @classmethod
+    def model_validate_json(cls, json_data: str | bytes | bytearray, **kwargs: Any) -> Any:
+        if cls is CompositionInputs:
+            return _COMPOSITION.validate_json(json_data, **kwargs)
+        return super().model_validate_json(json_data, **kwargs)
 
 
-class FilmInputs(UnitInputs):
-    """composition: the film of every stage's artifacts."""
+class PieceShot(Value):
+    """One shot as a piece of video needs it: its id picks the camera move; its duration comes
+    from its estimate and the speech of its lines (`timeline.shot_seconds`)."""
 
+    id: str
+    seconds: float  # the storyboard's estimate
+    image: ArtifactKey
+    lipsync: ArtifactKey | None = None
+    voices: list[ArtifactKey]  # the voice_synthesis artifacts of its lines, in order
+
+
+class PieceInputs(CompositionInputs):
+    """What every piece of video shares: the frame, and how subtitles are burned in.
+
+    `burn` burns the cues of the piece's own lines (the script's language); with `burn_track`
+    (a translated track, final quality) it burns that track instead, placed after the `earlier`
+    shots of the film, so every piece depends on every voice in that mode."""
+
+    width: Pixels
+    height: Pixels
+    fps: Annotated[int, Field(gt=0)] = 30
+    burn: bool = False
+    burn_track: ArtifactKey | None = None
+    earlier: list[PieceShot] = Field(default_factory=list)
+
+
+class SegmentInputs(PieceInputs):
+    """composition, `segment-<scene id>`: one scene's shots with the crossfades inside it,
+    less the `head` frames a join before it shows and the `tail` frames a join after it shows."""
+
+    kind: Literal["segment"] = "segment"
+    shots: Annotated[list[PieceShot], Field(min_length=1)]
+    head: Annotated[int, Field(ge=0)]
+    tail: Annotated[int, Field(ge=0)]
+
+
+class JoinInputs(PieceInputs):
+    """composition, `join-<scene id>`: the `frames`-long crossfade from the last shot of that
+    scene (`before`) into the next scene's first shot (`after`)."""
+
+    kind: Literal["join"] = "join"
+    before: PieceShot
+    after: PieceShot
+    frames: Annotated[int, Field(gt=0)]
+
+
+class FilmInputs(CompositionInputs):
+    """composition, `film`: the pieces joined by stream copy, with the film's sound (voices
+    placed by the storyboard, each scene's score) and its subtitle track."""
+
+    kind: Literal["film"] = "film"
     storyboard: ArtifactKey
-    stages: FilmStages
+    pieces: Annotated[list[ArtifactKey], Field(min_length=1)]  # in film order
+    voices: dict[str, ArtifactKey]  # line id -> voice_synthesis artifact
+    music: dict[str, ArtifactKey]  # score unit -> artifact
+    subtitles: dict[str, ArtifactKey]  # by language
     width: Pixels
     height: Pixels
     burn_subtitles: bool
     subtitle_language: str
 
+
+_COMPOSITION: TypeAdapter[SegmentInputs | JoinInputs | FilmInputs] = TypeAdapter(
+    Annotated[SegmentInputs | JoinInputs | FilmInputs, Field(discriminator="kind")]
+)
 
 StageInputs = (
     ScriptInputs
@@ -139,6 +206,8 @@ StageInputs = (
     | ScoreInputs
     | LipSyncInputs
     | SubtitlesInputs
+    | SegmentInputs
+    | JoinInputs
     | FilmInputs
 )
 STAGE_INPUTS: dict[str, type[UnitInputs]] = {
@@ -148,7 +217,7 @@ STAGE_INPUTS: dict[str, type[UnitInputs]] = {
     "music": ScoreInputs,
     "lip_sync": LipSyncInputs,
     "subtitles": SubtitlesInputs,
-    "composition": FilmInputs,
+    "composition": CompositionInputs,  # validates as SegmentInputs, JoinInputs or FilmInputs
 }
 
 

@@ -1,15 +1,21 @@
-"""Composition: the film from its timeline, in a few FFmpeg runs (graphs in composition_graph.py).
+"""Composition: the film from its timeline, as pieces of video joined by stream copy.
 
+Video: each piece (a scene's segment, or the crossfade joining two scenes) is a closed-GOP H.264
+file with exactly the film's encoder settings (`lipsync.video_args`), subtitles burned by libass
+(Noto Sans shapes Devanagari) when asked; `render_piece`. Pieces render apart (in parallel,
+content-addressed: an edit re-renders only the pieces it touches) and `join` concatenates them
+with the concat demuxer, no re-encode. `compose` renders the same film as one graph.
+
+Sound (`film_audio`, then `master` while muxing):
 0. Measure the voices (concatenated) and the music, so the music sits `music_db` LU under the
    voices and the ducking sidechain sees the voices at -20 LUFS, whatever their source levels.
-1. Mix the audio (voices placed, music ducked) to a float WAV and measure it with `ebur128`.
-2. Apply `volume=<-14 - measured>dB` and `alimiter` (auto level off), encode AAC exactly as the
-   film will, and measure that: correct the gain / lower the limit and redo (audio only, cheap)
-   until the AAC is -14 LUFS +-0.5 LU with a true peak <= -1 dBTP. Single-pass `loudnorm` missed.
-3. Render the video graph with the normalised audio: H.264 High yuv420p, BT.709 tags, closed GOP
-   of half the frame rate, AAC-LC 48 kHz stereo, `+faststart`; subtitles burned in by libass
-   (Noto Sans shapes Devanagari) and/or carried as a mov_text track.
-4. A JPEG thumbnail (a frame a third of the way in, at the film's size) beside the film.
+1. One ffmpeg run mixes the audio (voices placed, music ducked) to a float WAV and meters the
+   mastered mix (gain, then a limiter at 4x oversampling, so it sees the true peaks, under
+   `LIMIT`) at three trial gains with `ebur128`; the gain for -14 LUFS is interpolated between
+   them (a limiter lowers the loudness by an amount that depends on the material, so one gain
+   from one measurement of the unlimited mix missed by ~2 LU). No AAC probe encodes.
+2. While muxing: that gain and the limiter, AAC-LC 48 kHz stereo, `+faststart`, the subtitle
+   track (mov_text) when asked. A JPEG thumbnail (a frame a third of the way in) beside the film.
 """
 
 from __future__ import annotations
@@ -23,10 +29,12 @@ from typing import Literal
 import ffmpeg
 
 from gpu_consumers.draft.composition_graph import (
+    RATE,
     VOICE_REF,
     Timeline,
     audio_graph,
     film_frames,
+    piece_frames,
     video_graph,
     voice_bus,
 )
@@ -34,6 +42,8 @@ from gpu_consumers.draft.lipsync import video_args
 
 TARGET_LUFS = -14.0
 MAX_TRUE_PEAK = -1.0
+LIMIT = -2.0  # dBFS at 4x oversampling: AAC's overshoot stays under MAX_TRUE_PEAK
+TRIAL_GAINS = (0.0, 3.0, 6.0)  # dB above the voices' level: limiting lowers the loudness
 AAC = {"acodec": "aac", "ar": 48000, "ac": 2, "b:a": "192k"}
 QUIET = ("-hide_banner", "-nostdin", "-loglevel", "info")
 SubtitleMode = Literal["burn", "track", "both"]
@@ -51,7 +61,10 @@ def measure(path: Path) -> Loudness:
 
 
 def loudness(stream: ffmpeg.nodes.FilterableStream) -> Loudness:
-    log = run_ffmpeg(stream.filter("ebur128", peak="true").output("-", f="null"))
+    return _summary(run_ffmpeg(stream.filter("ebur128", peak="true").output("-", f="null")))
+
+
+def _summary(log: str) -> Loudness:
     summary = log[log.rfind("Summary:") :]
     i = re.search(r"I:\s+(-?[\d.]+|-inf) LUFS", summary)
     tp = re.search(r"Peak:\s+(-?[\d.]+|-inf) dBFS", summary)
@@ -69,34 +82,61 @@ def run_ffmpeg(stream: ffmpeg.nodes.OutputStream) -> str:
     return err.decode(errors="replace")
 
 
-def normalise(mix: Path, out_wav: Path, work: Path, attempts: int = 4) -> Loudness:
-    """Gain + limiter until the AAC of the result is on target; returns its measured loudness."""
-    measured = measure(mix)
-    if measured.integrated < -70:  # silence: nothing to normalise
-        run_ffmpeg(ffmpeg.input(str(mix)).output(str(out_wav), acodec="pcm_f32le"))
-        return measured
-    gain, limit = TARGET_LUFS - measured.integrated, -2.0
-    probe = work / "probe.m4a"
-    for _ in range(attempts):
-        chain = (
-            ffmpeg.input(str(mix))
-            .audio.filter("volume", f"{gain:.2f}dB")
-            .filter(
-                "alimiter", limit=10 ** (limit / 20), level=0, latency=1, attack=5, release=80
-            )  # fmt: skip
-            .filter("aformat", sample_fmts="fltp", sample_rates=48000, channel_layouts="stereo")
-        )
-        run_ffmpeg(chain.output(str(out_wav), acodec="pcm_f32le"))
-        run_ffmpeg(ffmpeg.input(str(out_wav)).output(str(probe), **AAC))
-        got = measure(probe)
-        loud_ok = abs(got.integrated - TARGET_LUFS) <= 0.5
-        if loud_ok and got.true_peak <= MAX_TRUE_PEAK - 0.1:
-            return got
-        if got.true_peak > MAX_TRUE_PEAK - 0.1:
-            limit -= got.true_peak - (MAX_TRUE_PEAK - 0.3)
-        if not loud_ok:
-            gain += TARGET_LUFS - got.integrated
-    return got
+def _limited(stream: ffmpeg.nodes.FilterableStream, limit: float) -> ffmpeg.nodes.FilterableStream:
+    """Peaks held under `limit` dBFS, judged at 4x oversampling (near the true peak)."""
+    return (
+        stream.filter("aresample", 4 * RATE)
+        .filter("alimiter", limit=10 ** (limit / 20), level=0, latency=1, attack=5, release=80)
+        .filter("aresample", RATE)
+        .filter("aformat", sample_fmts="fltp", sample_rates=RATE, channel_layouts="stereo")
+    )
+
+
+def master(stream: ffmpeg.nodes.FilterableStream, gain: float) -> ffmpeg.nodes.FilterableStream:
+    """The mix (`film_audio`) at `TARGET_LUFS`: `gain` dB, then the limiter."""
+    return _limited(stream.filter("volume", f"{gain:.2f}dB"), LIMIT)
+
+
+def film_audio(tl: Timeline, mix: Path) -> float:
+    """Write the film's mix (float WAV) and return the gain that `master` needs to bring it to
+    `TARGET_LUFS`.
+
+    A limiter lowers the loudness it is fed by an amount that depends on the material, so the
+    same ffmpeg run that writes the mix also meters `master`'s output at a few trial gains around
+    the voices' level (`TRIAL_GAINS`), and the gain is interpolated between them."""
+    voice = loudness(voice_bus(tl)).integrated if tl.voices else VOICE_REF
+    music = measure(tl.music).integrated if tl.music else None
+    expected = voice if tl.voices else VOICE_REF + tl.music_db if tl.music else TARGET_LUFS
+    gains = [TARGET_LUFS - expected + trial for trial in TRIAL_GAINS]
+    split = audio_graph(tl, voice, music).filter_multi_output("asplit", len(gains) + 1)
+    outputs = [split[0].output(str(mix), acodec="pcm_f32le")]
+    logs = [mix.with_suffix(f".{i}.log") for i in range(len(gains))]
+    for i, (gain, log) in enumerate(zip(gains, logs, strict=True)):
+        metered = master(split[i + 1], gain).filter("ebur128", metadata=1)
+        keep = metered.filter("ametadata", mode="print", key="lavfi.r128.I", file=str(log))
+        outputs.append(keep.output("-", f="null"))
+    run_ffmpeg(ffmpeg.merge_outputs(*outputs))
+    got = [_last_integrated(log) for log in logs]
+    if max(got) < -70:  # silence stays silent
+        return 0.0
+    return _gain_for(TARGET_LUFS, gains, got)
+
+
+def _last_integrated(log: Path) -> float:
+    """The integrated loudness ebur128 reported last (the whole stream's) in an ametadata log."""
+    values = re.findall(r"lavfi\.r128\.I=(-?[\d.]+|-inf|nan)", log.read_text())
+    value = float(values[-1]) if values else float("-inf")
+    return value if value == value else float("-inf")  # nan: nothing loud enough to gate
+
+
+def _gain_for(target: float, gains: list[float], got: list[float]) -> float:
+    """The gain whose loudness is `target`, linear between the two nearest trials."""
+    pairs = sorted(zip(got, gains, strict=True))
+    i = next((k for k in range(1, len(pairs)) if target <= pairs[k][0]), len(pairs) - 1)
+    (l0, g0), (l1, g1) = pairs[i - 1], pairs[i]
+    if l1 - l0 < 0.05:
+        return g1 + target - l1
+    return g0 + (g1 - g0) * (target - l0) / (l1 - l0)
 
 
 def _burnable(srt: Path, work: Path, tl: Timeline) -> Path:
@@ -115,6 +155,118 @@ def _burnable(srt: Path, work: Path, tl: Timeline) -> Path:
     return ass
 
 
+def render_piece(
+    tl: Timeline,
+    out_path: Path,
+    *,
+    head: int = 0,
+    tail: int = 0,
+    subtitles: Path | None = None,
+    subtitle_offset: float = 0.0,
+    preset: str = "veryfast",
+    crf: int = 20,
+) -> int:
+    """Encode frames `head` .. `film_frames(tl) - tail` of the timeline's video, `subtitles`
+    (SRT; its time 0 is `subtitle_offset` s before the piece's first frame) burned in; returns
+    the piece's frame count."""
+    frames = piece_frames(tl, head, tail)
+    if frames < 1:
+        raise ValueError(f"a piece of {frames} frames (head {head}, tail {tail})")
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="piece-") as tmp:
+        cues = shift_srt(subtitles.read_text(), subtitle_offset) if subtitles else ""
+        ass = None
+        if cues:  # the piece shows some
+            shifted = Path(tmp) / "piece.srt"
+            shifted.write_text(cues, encoding="utf-8")
+            ass = _burnable(shifted, Path(tmp), tl)
+        video = video_graph(tl, ass, head=head, tail=tail)
+        run_ffmpeg(video.output(str(out_path), **video_args(tl.fps, crf, preset), an=None))
+    return frames
+
+
+def shift_srt(srt: str, seconds: float) -> str:
+    """The SRT's cues `seconds` earlier: cut at 0, those over by then left out, renumbered."""
+    shift, blocks = round(seconds * 1000), []
+    for block in re.split(r"\n\s*\n", srt.strip()):
+        lines = block.splitlines()
+        at = next((i for i, line in enumerate(lines) if "-->" in line), None)
+        if at is None:
+            continue
+        start, end = (_srt_ms(t) - shift for t in lines[at].split("-->"))
+        if end > 0:
+            timing = f"{_srt_time(max(0, start))} --> {_srt_time(end)}"
+            blocks.append("\n".join([str(len(blocks) + 1), timing, *lines[at + 1 :]]))
+    return "\n\n".join(blocks) + "\n" if blocks else ""
+
+
+def _srt_ms(text: str) -> int:
+    h, m, s, ms = (int(x) for x in re.split(r"[:,.]", text.strip()))
+    return ((h * 60 + m) * 60 + s) * 1000 + ms
+
+
+def _srt_time(ms: int) -> str:
+    return f"{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d},{ms % 1000:03d}"
+
+
+def join(
+    pieces: list[tuple[Path, int]],
+    tl: Timeline,
+    out_path: Path,
+    *,
+    subtitles: Path | None = None,
+    thumbnail: Path | None = None,
+) -> Path:
+    """The film: the pieces' video ((path, frames) each) by stream copy (concat demuxer), the
+    timeline's sound (`film_audio`, `master`), `subtitles` (SRT) as a mov_text track, moov
+    first; and its JPEG thumbnail (default: beside it, .jpg).
+
+    Each piece's duration is given from its frame count: the demuxer would take the file's
+    (rounded to the MP4's millisecond movie timescale), shifting the next piece's timestamps."""
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="join-") as tmp:
+        work = Path(tmp)
+        listing = work / "pieces.txt"
+        listing.write_text(
+            "".join(
+                f"file '{_quoted(path.resolve())}'\nduration {frames / tl.fps:.6f}\n"
+                for path, frames in pieces
+            )
+        )
+        video = ffmpeg.input(str(listing), f="concat", safe=0).video
+        _mux(tl, work, video, out_path, subtitles, {"vcodec": "copy"})
+    _thumbnail(out_path, film_frames(tl) / tl.fps, thumbnail or out_path.with_suffix(".jpg"))
+    return out_path
+
+
+def _quoted(path: Path) -> str:
+    """A path inside a single-quoted concat-demuxer line."""
+    return str(path).replace("'", "'\\''")
+
+
+def _mux(
+    tl: Timeline,
+    work: Path,
+    video: ffmpeg.nodes.FilterableStream,
+    out_path: Path,
+    subtitles: Path | None,
+    video_out: dict[str, object],
+) -> None:
+    mix = work / "mix.wav"
+    gain = film_audio(tl, mix)
+    inputs = [video, master(ffmpeg.input(str(mix)).audio, gain)]
+    extra: dict[str, object] = {}
+    if subtitles is not None:
+        inputs.append(ffmpeg.input(str(subtitles), f="srt", sub_charenc="UTF-8")["s"])
+        extra = {"scodec": "mov_text", "metadata:s:s:0": "language=und"}
+    out = ffmpeg.output(*inputs, str(out_path), **video_out, **AAC, **extra, movflags="+faststart")
+    run_ffmpeg(out)
+
+
+def _thumbnail(film: Path, seconds: float, thumb: Path) -> None:
+    run_ffmpeg(ffmpeg.input(str(film), ss=seconds / 3).output(str(thumb), vframes=1, **{"q:v": 2}))
+
+
 def compose(
     tl: Timeline,
     out_path: Path,
@@ -125,31 +277,13 @@ def compose(
     preset: str = "veryfast",
     crf: int = 20,
 ) -> Path:
-    """Render the film to `out_path` (MP4) and its JPEG thumbnail (default: beside it, .jpg)."""
+    """The film as one graph (no pieces): the reference the pieces are checked against."""
     out_path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="compose-") as tmp:
         work = Path(tmp)
-        mix, final = work / "mix.wav", work / "final.wav"
-        voice = loudness(voice_bus(tl)).integrated if tl.voices else VOICE_REF
-        music = measure(tl.music).integrated if tl.music else None
-        run_ffmpeg(audio_graph(tl, voice, music).output(str(mix), acodec="pcm_f32le"))
-        normalise(mix, final, work)
         burn = subtitles is not None and subtitle_mode in ("burn", "both")
         video = video_graph(tl, _burnable(subtitles, work, tl) if burn else None)
-        inputs = [video, ffmpeg.input(str(final)).audio]
-        extra: dict[str, object] = {}
-        if subtitles is not None and subtitle_mode in ("track", "both"):
-            inputs.append(ffmpeg.input(str(subtitles), f="srt", sub_charenc="UTF-8")["s"])
-            extra = {"scodec": "mov_text", "metadata:s:s:0": "language=und"}
-        out = ffmpeg.output(
-            *inputs, str(out_path), **video_args(tl.fps, crf, preset), **AAC, **extra,
-            movflags="+faststart",
-        )  # fmt: skip
-        run_ffmpeg(out)
-    thumb = thumbnail or out_path.with_suffix(".jpg")
-    run_ffmpeg(
-        ffmpeg.input(str(out_path), ss=film_frames(tl) / tl.fps / 3).output(
-            str(thumb), vframes=1, **{"q:v": 2}
-        )
-    )
+        track = subtitles if subtitle_mode in ("track", "both") else None
+        _mux(tl, work, video, out_path, track, video_args(tl.fps, crf, preset))
+    _thumbnail(out_path, film_frames(tl) / tl.fps, thumbnail or out_path.with_suffix(".jpg"))
     return out_path

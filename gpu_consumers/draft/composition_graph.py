@@ -4,6 +4,9 @@ Video, per shot: still -> upscale (2x) to yuv420p with the BT.709 matrix (once) 
 shot's frame count -> lip-sync clip overlaid at its offset -> `zoompan` (d=1, one output frame per
 input frame) for the Ken Burns move -> `xfade` into the next shot -> subtitles burned by libass.
 The 2x upscale (`oversample`) before zoompan halves its integer-crop jitter; 1 is ~35% faster.
+A shot's frame k is the same whichever piece of the film renders it (the move is a function of
+k and the shot's length), so `video_graph(head=, tail=)` renders any frame range of the shots
+and pieces rendered apart join frame-exactly (composition's segments and joins).
 
 Audio: voices placed by `adelay`, summed (`amix normalize=0`), music looped, faded and ducked
 under the voices by `sidechaincompress`, everything ending in
@@ -58,25 +61,30 @@ def frames_of(seconds: float, fps: int) -> int:
     return max(1, round(seconds * fps))
 
 
-def fade_frames(tl: Timeline) -> int:
-    if len(tl.shots) < 2:
-        return 0
-    shortest = min(frames_of(s.duration, tl.fps) for s in tl.shots)
-    return min(frames_of(tl.crossfade, tl.fps), shortest // 2)
+def fade_between(a: int, b: int, crossfade: int) -> int:
+    """The crossfade (frames) between shots of `a` and `b` frames: it depends on these two only
+    (at most half of either)."""
+    return min(crossfade, a // 2, b // 2)
+
+
+def fades(tl: Timeline) -> list[int]:
+    """The crossfade into each shot after the first, in frames."""
+    lengths = [frames_of(s.duration, tl.fps) for s in tl.shots]
+    cf = frames_of(tl.crossfade, tl.fps)
+    return [fade_between(a, b, cf) for a, b in zip(lengths, lengths[1:], strict=False)]
 
 
 def shot_starts(tl: Timeline) -> list[float]:
     """Where each shot starts on the film timeline (seconds): place its voices from these."""
-    starts, at, fade = [], 0, fade_frames(tl)
-    for s in tl.shots:
+    starts, at = [], 0
+    for s, fade in zip(tl.shots, [*fades(tl), 0], strict=True):
         starts.append(at / tl.fps)
         at += frames_of(s.duration, tl.fps) - fade
     return starts
 
 
 def film_frames(tl: Timeline) -> int:
-    fade = fade_frames(tl)
-    return sum(frames_of(s.duration, tl.fps) for s in tl.shots) - fade * (len(tl.shots) - 1)
+    return sum(frames_of(s.duration, tl.fps) for s in tl.shots) - sum(fades(tl))
 
 
 def move_of(shot: TimelineShot) -> str:
@@ -85,8 +93,9 @@ def move_of(shot: TimelineShot) -> str:
 
 
 def _zoompan(stream: ffmpeg.nodes.FilterableStream, shot: TimelineShot, tl: Timeline,
-             n: int) -> ffmpeg.nodes.FilterableStream:  # fmt: skip
-    p, z, (fx, fy) = f"(on/{max(1, n - 1)})", tl.zoom, shot.focus
+             n: int, first: int) -> ffmpeg.nodes.FilterableStream:  # fmt: skip
+    """The move at frame `first + on` of an `n`-frame shot."""
+    p, z, (fx, fy) = f"((on+{first})/{max(1, n - 1)})", tl.zoom, shot.focus
     move = move_of(shot)
     zoom = {"in": f"1+{z}*{p}", "out": f"1+{z}*(1-{p})"}.get(move, f"{1 + z * 0.8}")
     fx_expr = {"left": f"(1-{p})", "right": p}.get(move, str(fx))
@@ -102,36 +111,61 @@ def _zoompan(stream: ffmpeg.nodes.FilterableStream, shot: TimelineShot, tl: Time
     )
 
 
-def _shot_stream(shot: TimelineShot, tl: Timeline) -> ffmpeg.nodes.FilterableStream:
+def _shot_stream(shot: TimelineShot, tl: Timeline, first: int = 0,
+                 end: int | None = None) -> ffmpeg.nodes.FilterableStream:  # fmt: skip
+    """Frames `first` to `end` (exclusive; default: the last) of the shot."""
     n = frames_of(shot.duration, tl.fps)
+    end = n if end is None else end
+    if not 0 <= first < end <= n:
+        raise ValueError(f"frames {first}..{end} are not inside a shot of {n} frames")
     k = tl.oversample
     big = (k * tl.width, k * tl.height)
     v = (
         ffmpeg.input(str(shot.image))
         .video.filter("scale", *big, out_color_matrix="bt709", out_range="tv", flags="bicubic")
         .filter("format", "yuv420p")
-        .filter("loop", loop=n - 1, size=1, start=0)
+        .filter("loop", loop=end - first - 1, size=1, start=0)
         .filter("setpts", f"N/{tl.fps}/TB")
     )
     if shot.lipsync is not None:
         x0, y0, x1, y1 = shot.lipsync_box or (0, 0, tl.width, tl.height)
+        offset = shot.lipsync_start - first / tl.fps  # where the clip starts in this range
+        clip = ffmpeg.input(str(shot.lipsync)).video
+        if offset < 0:
+            clip = clip.filter("trim", start=-offset)
         clip = (
-            ffmpeg.input(str(shot.lipsync))
-            .video.filter("setpts", f"PTS-STARTPTS+{shot.lipsync_start:.6f}/TB")
+            clip.filter("setpts", f"PTS-STARTPTS+{max(0.0, offset):.6f}/TB")
             .filter("crop", x1 - x0, y1 - y0, x0, y0)
             .filter("scale", k * (x1 - x0), k * (y1 - y0), flags="bicubic")
         )
         v = v.overlay(clip, x=k * x0, y=k * y0, eof_action="pass", format="yuv420")
-    return _zoompan(v, shot, tl, n).filter("trim", end_frame=n).filter("setsar", 1)
+    v = _zoompan(v, shot, tl, n, first).filter("trim", end_frame=end - first)
+    return v.filter("setsar", 1)
 
 
-def video_graph(tl: Timeline, ass: Path | None = None) -> ffmpeg.nodes.FilterableStream:
-    """The shots joined by crossfades; `ass` subtitles burned with libass's complex shaper
-    (the `subtitles` filter's simple shaper misplaces Devanagari vowel signs)."""
-    streams = [_shot_stream(s, tl) for s in tl.shots]
-    fade = fade_frames(tl)
-    v, at = streams[0], frames_of(tl.shots[0].duration, tl.fps)
-    for shot, nxt in zip(tl.shots[1:], streams[1:], strict=True):
+def piece_frames(tl: Timeline, head: int = 0, tail: int = 0) -> int:
+    """How many frames `video_graph(tl, head=head, tail=tail)` renders."""
+    return film_frames(tl) - head - tail
+
+
+def video_graph(tl: Timeline, ass: Path | None = None, head: int = 0,
+                tail: int = 0) -> ffmpeg.nodes.FilterableStream:  # fmt: skip
+    """The shots joined by crossfades, less the first `head` frames of the first shot and the
+    last `tail` frames of the last (a piece of the film); `ass` subtitles (timed from the piece's
+    first frame) burned with libass's complex shaper (the `subtitles` filter's simple shaper
+    misplaces Devanagari vowel signs)."""
+    last = len(tl.shots) - 1
+    streams = [
+        _shot_stream(
+            s,
+            tl,
+            head if i == 0 else 0,
+            frames_of(s.duration, tl.fps) - (tail if i == last else 0),
+        )
+        for i, s in enumerate(tl.shots)
+    ]
+    v, at = streams[0], frames_of(tl.shots[0].duration, tl.fps) - head
+    for shot, nxt, fade in zip(tl.shots[1:], streams[1:], fades(tl), strict=True):
         offset = (at - fade) / tl.fps
         v = ffmpeg.filter(
             [v, nxt], "xfade", transition="fade", duration=fade / tl.fps, offset=offset

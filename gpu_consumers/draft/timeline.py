@@ -1,16 +1,21 @@
 """Where every shot and line sits on the film's timeline, from the real speech durations.
 
-Subtitles and composition both place lines with `place()`, so the cues match the sound.
+Subtitles and composition both place lines with `place()`, so the cues match the sound. A shot
+lasts a whole number of frames and at least two crossfades, so every shot starts on a frame and
+the crossfade at a join between scenes is always `CROSSFADE` long: a scene's video depends on its
+own shots only (composition renders it as a segment of its own).
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from domain.film import CROSSFADE, FPS, MIN_SHOT
 from domain.speech import PhonemeTiming, SpokenLine, WordTiming
 from domain.storyboard import Shot, Storyboard
 
-CROSSFADE = 0.5
 LEAD_IN = 0.4  # silence before a shot's first line
 GAP = 0.3  # between two lines of one shot
 TAIL = 0.8  # after a shot's last line (longer than the crossfade into the next shot)
@@ -45,16 +50,23 @@ class Placement:
 def place(board: Storyboard, speech: dict[str, SpokenLine]) -> Placement:
     """Shots follow each other with a crossfade; each lasts as long as its speech needs."""
     placed: list[PlacedShot] = []
-    at = 0.0
+    frame, fade = 0, round(CROSSFADE * FPS)  # where the shot starts, in frames
     for scene in board.scenes:
         for shot in scene.shots:
             inside = in_shot([speech[i] for i in shot.line_ids if i in speech])
-            needed = inside[-1][0] + inside[-1][1].duration + TAIL if inside else 0.0
-            duration = max(shot.estimated_seconds, needed, 1.5)
+            duration = shot_seconds(shot.estimated_seconds, inside)
+            at = frame / FPS
             lines = [(round(at + offset, 3), line) for offset, line in inside]
             placed.append(PlacedShot(shot, scene.id, round(at, 3), round(duration, 3), lines))
-            at += duration - CROSSFADE
-    return Placement(placed, round(at + CROSSFADE, 3) if placed else 0.0)
+            frame += round(duration * FPS) - fade
+    return Placement(placed, round((frame + fade) / FPS, 3) if placed else 0.0)
+
+
+def shot_seconds(estimated: float, inside: Sequence[tuple[float, SpokenLine]]) -> float:
+    """How long a shot lasts: its estimate, or as long as its lines (`in_shot`) need, at least
+    `MIN_SHOT`; rounded up to whole frames."""
+    needed = inside[-1][0] + inside[-1][1].duration + TAIL if inside else 0.0
+    return math.ceil(round(max(estimated, needed, MIN_SHOT) * FPS, 6)) / FPS
 
 
 def in_shot(spoken: list[SpokenLine]) -> list[tuple[float, SpokenLine]]:

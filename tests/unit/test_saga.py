@@ -35,6 +35,8 @@ SHOTS = [shot.id for scene in BOARD.scenes for shot in scene.shots]
 LINES = [line.id for scene in BOARD.scenes for line in scene.lines]
 SCORES = [f"score-{scene.id}" for scene in BOARD.scenes]
 SPEAKING_SHOTS = [s.id for scene in BOARD.scenes for s in scene.shots if s.speaker and s.line_ids]
+FIRST, SECOND = (scene.id for scene in BOARD.scenes)
+PIECES = [f"segment-{FIRST}", f"join-{FIRST}", f"segment-{SECOND}"]
 UNITS = {
     "script_analysis": ["script"],
     "image_generation": SHOTS,
@@ -42,7 +44,7 @@ UNITS = {
     "music": SCORES,
     "lip_sync": SPEAKING_SHOTS,
     "subtitles": ["en"],
-    "composition": ["film"],
+    "composition": [*PIECES, "film"],
 }
 
 
@@ -153,9 +155,13 @@ class Run:
         )
 
     def complete_stage(self, stage: str, duration: float = 42.0) -> None:
-        for unit in self.latest(stage).values():
-            self.finish(unit, duration=duration)
-        self.settle()
+        """Finish every unit of the stage, those dispatched after others too."""
+        done: set[str] = set()
+        while pending := [u for u in self.latest(stage).values() if u.unit not in done]:
+            for unit in pending:
+                self.finish(unit, duration=duration)
+                done.add(unit.unit)
+            self.settle()
 
     def balance(self) -> int:
         return self.memory.store.load(credit_account_id(self.owner)).balance
@@ -259,7 +265,7 @@ def test_subtitles_follow_voices_lip_sync_follows_images_and_voices_composition_
     assert "composition" not in run.started(), "composition started before subtitles were done"
 
     run.complete_stage("subtitles")
-    assert [u.unit for u in run.work("composition")] == ["film"]
+    assert [u.unit for u in run.work("composition")] == PIECES, "the film waits for its pieces"
     starts = [e.payload["stage"] for e in run.production_events() if e.type.endswith("Started")]
     assert sorted(starts) == sorted(STAGES) and starts[-1] == "composition"
 
@@ -433,7 +439,10 @@ def test_reconcile_completes_a_composed_film_whose_completion_was_lost(run):
     run.settle()
     for stage in STAGES[:-1]:
         run.complete_stage(stage)
-    [film] = run.work("composition")
+    for piece in run.work("composition"):
+        run.finish(piece)
+    run.settle()
+    film = run.latest("composition")["film"]
     run.finish(film, duration=42.0)
     run.lose()  # StageCompleted(composition) never reaches the saga
 
@@ -444,6 +453,54 @@ def test_reconcile_completes_a_composed_film_whose_completion_was_lost(run):
     run.memory.saga.on_event(run.production_events()[-2])  # the lost event arrives after all
     assert run.production_events()[-2].type == "production.StageCompleted"
     assert position(run) == before
+
+
+def _compose(run: Run) -> None:
+    """Every stage before composition completed: composition has started."""
+    run.settle()
+    for stage in STAGES[:-1]:
+        run.complete_stage(stage)
+
+
+def test_the_film_is_dispatched_once_when_its_last_piece_completes(run):
+    _compose(run)
+    pieces = run.work("composition")
+    assert [p.unit for p in pieces] == PIECES
+    film = run.memory.pipeline.production(run.production_id).stages["composition"].units["film"]
+    assert film.status == "running", "the film is a unit of the stage from its start"
+    for piece in pieces[:-1]:
+        run.finish(piece)
+        run.settle()
+        assert "film" not in run.latest("composition"), "the film waited for every piece"
+    run.finish(pieces[-1])
+    run.settle()
+    [film_unit] = [u for u in run.work("composition") if u.unit == "film"]
+    assert film_unit.attempt == 1
+    assert film_unit.inputs is None, "claim-checked like every unit"
+    [last] = [
+        e for e in run.production_events()
+        if e.type == "production.UnitCompleted" and e.payload["unit"] == PIECES[-1]
+    ]  # fmt: skip
+    run.saga.on_event(last)  # delivered again: the same unit again, found by its key
+    assert [u.key for u in run.work("composition") if u.unit == "film"] == [film_unit.key] * 2
+    run.finish(film_unit)
+    run.settle()
+    assert run.status() == "completed"
+
+
+def test_a_film_retried_while_waiting_is_dispatched_only_with_its_pieces(run):
+    _compose(run)
+    later = time.time() + DEADLINE_SECONDS["composition"] + 1
+    run.saga.clock = lambda: later
+    run.saga.reconcile(run.production_id)  # every composition unit is overdue
+    run.settle()
+    latest = run.latest("composition")
+    assert "film" not in latest, "a retried film does not run before its pieces"
+    assert {latest[p].attempt for p in PIECES} == {2}
+    for piece in PIECES:
+        run.finish(latest[piece])
+    run.settle()
+    assert run.latest("composition")["film"].attempt == 2
 
 
 def test_reconcile_of_a_finished_production_records_nothing(run):

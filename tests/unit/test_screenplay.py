@@ -514,11 +514,22 @@ def test_a_plain_script_without_a_short_first_line_is_untitled():
 # --- stable ids ---------------------------------------------------------------------------
 
 
-def test_editing_scene_two_leaves_scene_ones_ids_alone(lamp: Storyboard):
+def test_editing_a_line_keeps_every_id(lamp: Storyboard):
     edited = analyse("fountain", LAMP.replace("same small fire", "same little fire"), "en")
     assert edited.scenes[0] == lamp.scenes[0]
-    assert edited.scenes[1].id != lamp.scenes[1].id
-    assert not {ln.id for ln in edited.scenes[1].lines} & {ln.id for ln in lamp.scenes[1].lines}
+    ids = [(s.id, [ln.id for ln in s.lines], [sh.id for sh in s.shots]) for s in edited.scenes]
+    assert ids == [
+        (s.id, [ln.id for ln in s.lines], [sh.id for sh in s.shots]) for s in lamp.scenes
+    ]
+    changed = [ln.id for ln in edited.scenes[1].lines if ln not in lamp.scenes[1].lines]
+    assert len(changed) == 1  # only the edited line differs
+
+
+def test_a_new_heading_gives_the_scene_new_ids(lamp: Storyboard):
+    moved = analyse("fountain", LAMP.replace("EXT. RIVER GHAT", "EXT. RIVER BANK"), "en")
+    assert moved.scenes[0] == lamp.scenes[0]
+    assert moved.scenes[1].id != lamp.scenes[1].id
+    assert not {ln.id for ln in moved.scenes[1].lines} & {ln.id for ln in lamp.scenes[1].lines}
 
 
 def test_reordering_scenes_keeps_their_ids(lamp: Storyboard):

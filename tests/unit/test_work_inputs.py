@@ -18,9 +18,12 @@ from processors import planning
 from schemas.work import (
     STAGE_INPUTS,
     DeadLetter,
+    FilmInputs,
+    JoinInputs,
     LineInputs,
     SceneSetting,
     ScoreInputs,
+    SegmentInputs,
     ShotInputs,
     SubtitlesInputs,
     WorkUnit,
@@ -81,13 +84,21 @@ def final() -> Plans:
     return plan_all(production(quality="final", style="noir", voices=cloned, owner_id=str(uuid4())))
 
 
+def _of_its_stage(stage: str, inputs: object) -> bool:
+    """Exactly the stage's model; composition's validates as one of its kinds."""
+    if stage == "composition":
+        return type(inputs) in (SegmentInputs, JoinInputs, FilmInputs)
+    return type(inputs) is STAGE_INPUTS[stage]
+
+
 def test_every_stage_has_its_inputs_model():
     assert set(STAGE_INPUTS) == set(STAGES)
     assert len(set(STAGE_INPUTS.values())) == len(STAGES), "no two stages share a model"
 
 
 def test_a_scene_setting_is_a_scene_without_its_shots_and_lines():
-    assert set(SceneSetting.model_fields) == set(Scene.model_fields) - {"shots", "lines"}
+    content = {"shots", "lines", "estimated_seconds"}
+    assert set(SceneSetting.model_fields) == set(Scene.model_fields) - content
     scene = screenplay.analyse("fountain", LAMP, "en").scenes[0]
     setting = SceneSetting.of(scene)
     assert setting.with_content(scene.shots, scene.lines) == scene
@@ -97,7 +108,7 @@ def test_planned_inputs_are_the_models_of_their_stages(draft, final):
     for plans in (draft, final):
         for stage, units in plans.items():
             assert units, f"the lamp has units of {stage}"
-            assert all(type(u.inputs) is STAGE_INPUTS[stage] for u in units)
+            assert all(_of_its_stage(stage, u.inputs) for u in units)
 
 
 def test_every_stage_survives_the_wire_unchanged(draft, final):
@@ -109,7 +120,8 @@ def test_every_stage_survives_the_wire_unchanged(draft, final):
                 assert wire["inputs"] == planned.inputs.model_dump(mode="json")
                 decoded = WorkUnit.model_validate_json(unit.to_bytes())
                 assert decoded == unit
-                assert type(decoded.inputs) is STAGE_INPUTS[stage]
+                assert type(decoded.inputs) is type(planned.inputs)
+                assert _of_its_stage(stage, decoded.inputs)
                 again = planning.PlannedUnit(
                     planned.unit, decoded.inputs, planned.quality, planned.version, planned.owner
                 )
@@ -179,7 +191,7 @@ def test_an_uncloned_voice_has_no_owner_on_the_wire(final):
         assert "owner" not in json.loads(work("voice_synthesis", u).to_bytes())["inputs"]
 
 
-def test_editing_one_scene_changes_only_that_scene_s_keys(draft):
+def test_editing_one_shot_changes_only_what_it_touches(draft):
     edited = plan_all(production(LAMP.replace("Mist hangs", "Fog hangs")))
     before, after = keys(draft), keys(edited)
     first, second = screenplay.analyse("fountain", LAMP, "en").scenes
@@ -188,7 +200,10 @@ def test_editing_one_scene_changes_only_that_scene_s_keys(draft):
     of_second = [k for k in before if k[0] in per_scene and second.id in k[1]]
     assert of_first and of_second
     assert all(after.get(k) == before[k] for k in of_second), "the other scene is reused"
-    assert not {before[k] for k in of_first} & set(after.values()), "the edited scene re-renders"
+    misty = next(shot.id for shot in first.shots if "Mist hangs" in shot.description)
+    changed = {k for k in of_first if after.get(k) != before[k]}
+    assert ("image_generation", misty) in changed, "the edited shot is painted again"
+    assert set(of_first) - changed, "the edited scene's other units are reused"
     for whole in (("script_analysis", "script"), ("subtitles", "en"), ("composition", "film")):
         assert before[whole] != after[whole]
 
@@ -202,8 +217,51 @@ def test_editing_a_line_re_voices_it_and_leaves_the_other_scene(draft):
     assert edited.text != line.text
     assert before["voice_synthesis", line.id] != after["voice_synthesis", edited.id]
     assert before["voice_synthesis", line.id] not in after.values()
-    for unit in [k for k in before if first.id in k[1]]:
+    for unit in [k for k in before if first.id in k[1] and k[1] != f"join-{first.id}"]:
         assert before[unit] == after[unit], f"{unit} of the untouched scene is reused"
+
+
+def test_editing_a_line_re_renders_its_scene_s_segment_and_the_film_and_a_join_it_touches(draft):
+    first, second = screenplay.analyse("fountain", LAMP, "en").scenes
+    for scene, other in ((first, second), (second, first)):
+        line = scene.lines[0]
+        edited = plan_all(production(LAMP.replace(line.text, line.text + " Truly.")))
+        before, after = keys(draft), keys(edited)
+        changed = {k for k in before if k[0] == "composition" and after.get(k) != before[k]}
+        edited_piece = {("composition", f"segment-{scene.id}"), ("composition", "film")}
+        join = ("composition", f"join-{first.id}")  # the crossfade out of the first scene
+        assert edited_piece <= changed <= edited_piece | {join}, (
+            "the other scene's segment is found by its key"
+        )
+        assert before["composition", f"segment-{other.id}"] in set(after.values())
+
+
+def test_composition_plans_the_pieces_then_the_film_after_them(draft):
+    first, second = screenplay.analyse("fountain", LAMP, "en").scenes
+    units = draft["composition"]
+    pieces = [f"segment-{first.id}", f"join-{first.id}", f"segment-{second.id}"]
+    assert [u.unit for u in units] == [*pieces, "film"]
+    assert [u.after for u in units] == [(), (), (), tuple(pieces)]
+    film = units[-1].inputs
+    assert isinstance(film, FilmInputs)
+    assert film.pieces == [u.key("composition") for u in units[:-1]], "named by their keys"
+    segment, join, last = (u.inputs for u in units[:-1])
+    assert isinstance(segment, SegmentInputs) and isinstance(last, SegmentInputs)
+    assert isinstance(join, JoinInputs)
+    assert (segment.head, segment.tail, last.head, last.tail, join.frames) == (0, 15, 15, 0, 15)
+    assert [s.id for s in segment.shots] == [s.id for s in first.shots]
+    assert (join.before.id, join.after.id) == (first.shots[-1].id, second.shots[0].id)
+    assert segment.burn and segment.burn_track is None and not segment.earlier
+
+
+def test_burning_a_translated_track_makes_every_piece_depend_on_every_voice():
+    plans = plan_all(production(quality="final", languages=["hi"]))
+    pieces = [u.inputs for u in plans["composition"][:-1]]
+    hindi = plans["subtitles"][0].key("subtitles")
+    assert all(isinstance(p, SegmentInputs | JoinInputs) for p in pieces)
+    assert {p.burn_track for p in pieces} == {hindi}  # type: ignore[union-attr]
+    assert [len(p.earlier) for p in pieces][0] == 0  # type: ignore[union-attr]
+    assert all(len(p.earlier) > 0 for p in pieces[1:])  # type: ignore[union-attr]
 
 
 def test_keys_follow_each_kind_of_input():
