@@ -4,7 +4,9 @@ the studio and on the library's in-memory (POPO) recorder in unit tests.
 Its mapper keeps the domain pure of cryptography: it seals the creative text fields the
 catalogue declares (`schemas.catalogue.SEALED_FIELDS`) under the aggregate owner's key when an
 event is stored, opens them when one is loaded (`ERASED` once the key is destroyed), and refuses
-an event whose published envelope would not fit the event topic's message limit.
+an event whose published envelope would not fit the event topic's message limit. The envelope
+it builds for that check is kept with the stored event (`EnvelopedEvent`): on PostgreSQL the
+recorder (`adapters.studio_recorder`) stores its bytes, so the relay publishes them as they are.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
@@ -24,10 +27,11 @@ from adapters.keystore import KeyStore
 from adapters.metadata import current_meta
 from adapters.postgres import SCHEMA_LOCK
 from adapters.settings import Settings
+from adapters.studio_recorder import StudioRecorder
 from domain.credits import CreditAccount
 from domain.errors import NotFound
 from schemas.catalogue import BY_TOPIC, OWNER_FIELDS, SEALED_FIELDS
-from schemas.envelope import META_KEY, envelope_from_stored, event_id
+from schemas.envelope import META_KEY, POSITION_PLACEHOLDER, envelope_from_stored, event_id
 
 MAX_ATTEMPTS = 50
 # What a Kafka record adds to its value: key, headers, record and batch overhead (generous).
@@ -47,6 +51,14 @@ class EventTooLarge(Exception):
         self.limit = limit
 
 
+@dataclass(frozen=True)
+class EnvelopedEvent(StoredEvent):
+    """A stored event with its published envelope's bytes, built at `POSITION_PLACEHOLDER`
+    (`schemas.envelope.published_bytes` sets the position); None when it has none."""
+
+    envelope: bytes | None = field(default=None, compare=False)
+
+
 class MetadataMapper(Mapper[UUID]):
     """Stores the current command's metadata (actor, correlation, causation) with each event,
     seals declared text fields under the owner's key (`keys`), and enforces `max_event_bytes`."""
@@ -60,12 +72,14 @@ class MetadataMapper(Mapper[UUID]):
         state[META_KEY] = current_meta().as_dict()
         event_type = BY_TOPIC[stored.topic].type if stored.topic in BY_TOPIC else ""
         self._seal(event_type, stored.originator_id, state)
-        self._check_size(event_type, stored, state)
-        return StoredEvent(
+        envelope = self._envelope(event_type, stored, state)
+        return EnvelopedEvent(
             originator_id=stored.originator_id,
             originator_version=stored.originator_version,
             topic=stored.topic,
             state=self.transcoder.encode(state),
+            # an encrypting store would leak its payloads through a plain envelope
+            envelope=envelope if self.cipher is None and self.compressor is None else None,
         )
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
@@ -100,22 +114,31 @@ class MetadataMapper(Mapper[UUID]):
         except LookupError:
             raise NotFound("no such user") from None
 
-    def _check_size(self, event_type: str, stored: StoredEvent, state: dict[str, Any]) -> None:
-        """The envelope the relay will publish must fit a Kafka message of the event topics."""
+    def _envelope(
+        self, event_type: str, stored: StoredEvent, state: dict[str, Any]
+    ) -> bytes | None:
+        """The bytes the relay will publish (at the placeholder position, the longest one);
+        they must fit a Kafka message of the event topics. None: not a catalogued event."""
         if not event_type:
-            return
+            return None
         envelope = envelope_from_stored(
-            stored.topic, UUID(str(stored.originator_id)), stored.originator_version, 2**62, state
-        )
-        size = len(envelope.to_bytes()) + RECORD_OVERHEAD
+            stored.topic,
+            UUID(str(stored.originator_id)),
+            stored.originator_version,
+            POSITION_PLACEHOLDER,
+            state,
+        ).to_bytes()
+        size = len(envelope) + RECORD_OVERHEAD
         if size > self.max_event_bytes:
             raise EventTooLarge(event_type, size, self.max_event_bytes)
+        return envelope
 
 
 def event_store_env(settings: Settings) -> dict[str, str]:
     return {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
         "MAPPER_TOPIC": get_topic(MetadataMapper),
+        "APPLICATION_RECORDER_TOPIC": get_topic(StudioRecorder),
         "POSTGRES_HOST": settings.pg_host,
         "POSTGRES_PORT": str(settings.pg_port),
         "POSTGRES_DBNAME": settings.pg_database,
@@ -189,7 +212,8 @@ class EventStore(Application[UUID]):
             return None
 
     def save_all(self, *aggregates: Any) -> int:
-        """Append the aggregates' pending events in one transaction; returns the last position."""
+        """Append the aggregates' pending events in one transaction (on PostgreSQL shared with
+        concurrent saves: group commit); returns the last position."""
         recordings = self.save(*aggregates)
         return max((r.notification.id for r in recordings), default=0)
 

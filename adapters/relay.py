@@ -4,6 +4,10 @@ Each Kafka transaction holds a batch of events plus one position record (see
 ``adapters.relay_position``); a restarted relay resumes after the last committed record, and its
 transactional id fences a zombie predecessor. A Postgres advisory lock keeps one relay active;
 the others wait as standbys.
+
+A batch is bounded by a count and by bytes (`adapters.relay_reader`, which reads the next batch
+while this one is published): small events travel in large transactions, large ones in
+few-megabyte ones.
 """
 
 from __future__ import annotations
@@ -12,28 +16,42 @@ import hashlib
 import logging
 import os
 import threading
-from collections.abc import Sequence
-from typing import Any, cast
-from uuid import UUID
+from collections.abc import Callable
+from typing import cast
 
 import psycopg
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
-from eventsourcing.persistence import Mapper, Notification
-from eventsourcing.postgres import PostgresApplicationRecorder
-from psycopg import sql
 
 from adapters import heartbeat, kafka
 from adapters.eventstore import EventStore
 from adapters.relay_position import RELAY_KEY, RelayPosition, partition_key, read_last_position
+from adapters.relay_reader import (
+    IDLE_WAIT,
+    MAX_BATCH_BYTES,
+    MAX_BATCH_EVENTS,
+    BatchReader,
+    Outgoing,
+    Outgoings,
+    take_batch,
+    to_envelope,
+)
 from adapters.retry import Backoff, is_transient
 from adapters.settings import Settings
-from schemas.envelope import Envelope, envelope_from_stored
+from adapters.studio_recorder import StudioRecorder
 
+__all__ = [
+    "MAX_BATCH_BYTES",
+    "MAX_BATCH_EVENTS",
+    "Relay",
+    "lock_key",
+    "run_relay",
+    "take_batch",
+    "to_envelope",
+]
 log = logging.getLogger(__name__)
 
-BATCH_SIZE = 500
-IDLE_WAIT = 0.5  # a fallback: the store NOTIFYs on every append
 STANDBY_WAIT = 0.5
+POLL_EVERY = 1000  # messages queued between two services of the delivery reports
 
 
 def lock_key(name: str) -> int:
@@ -44,14 +62,23 @@ def lock_key(name: str) -> int:
 class Relay:
     """Publishes the event store's notifications; ``run`` until ``stop`` is set."""
 
-    def __init__(self, settings: Settings, store: EventStore, batch_size: int = BATCH_SIZE) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: EventStore,
+        max_events: int = MAX_BATCH_EVENTS,
+        max_bytes: int = MAX_BATCH_BYTES,
+    ) -> None:
         self.settings = settings
         self.store = store
-        self.batch_size = batch_size
+        self.max_events = max_events
+        self.max_bytes = max_bytes
         self.name = settings.topics.group("relay")
         self.active = threading.Event()
         self.position = RelayPosition()
         self.published = 0
+        self.transactions = 0
+        self._recorder = cast(StudioRecorder, store.recorder)
 
     def run(self, stop: threading.Event) -> None:
         with psycopg.connect(
@@ -64,10 +91,7 @@ class Relay:
             log.info("relay %s is active", self.name)
             self.active.set()
             try:
-                recorder = cast(PostgresApplicationRecorder, self.store.recorder)
-                channel = sql.Identifier(recorder.channel_name)
-                lock_conn.execute(sql.SQL("LISTEN {}").format(channel))
-                self._publish_until(stop, lock_conn)
+                self._publish_until(stop)
             finally:
                 self.active.clear()
 
@@ -85,28 +109,32 @@ class Relay:
             stop.wait(STANDBY_WAIT)
         return False
 
-    def _publish_until(self, stop: threading.Event, lock_conn: psycopg.Connection) -> None:
+    def _publish_until(self, stop: threading.Event) -> None:
         producer = kafka.producer(self.settings, transactional_id=self.name)
         producer.init_transactions(30)  # fences any earlier producer with our id
         try:
             self.position = read_last_position(self.settings)
             log.info("relay %s resumes after position %d", self.name, self.position.position)
-            while not stop.is_set():
-                heartbeat.beat()
-                notifications = self.store.recorder.select_notifications(
-                    start=self.position.position, limit=self.batch_size, inclusive_of_start=False
-                )
-                if notifications:
-                    self._publish(producer, notifications)
-                else:  # idle: wake on the store's NOTIFY, or after a short wait
-                    for _ in lock_conn.notifies(timeout=IDLE_WAIT, stop_after=1):
-                        pass
+            outgoings = Outgoings(self.settings, self.store.mapper)
+            with BatchReader(
+                self.settings,
+                self._recorder,
+                outgoings,
+                self.position.position,
+                self.max_events,
+                self.max_bytes,
+            ) as reader:
+                while not stop.is_set():
+                    heartbeat.beat()
+                    batch = reader.next_batch(timeout=IDLE_WAIT)
+                    if batch:
+                        self._publish(producer, batch)
         finally:
             producer.flush(10)
 
-    def _publish(self, producer: Producer, notifications: Sequence[Notification]) -> None:
+    def _publish(self, producer: Producer, batch: list[Outgoing]) -> None:
         """One transaction: the events, then the position record with their offsets."""
-        offsets = dict(self.position.offsets)
+        reached: dict[tuple[str, int], int] = {}
         failures: list[KafkaError] = []
 
         def delivered(error: KafkaError | None, message: Message) -> None:
@@ -114,25 +142,23 @@ class Relay:
                 failures.append(error)
                 return
             # a delivered message has its topic, partition and offset
-            key = partition_key(cast(str, message.topic()), cast(int, message.partition()))
-            offsets[key] = max(offsets.get(key, -1), cast(int, message.offset()))
+            where, offset = (message.topic(), message.partition()), cast(int, message.offset())
+            if offset > reached.get(where, -1):  # type: ignore[arg-type]
+                reached[where] = offset  # type: ignore[index]
 
         producer.begin_transaction()
         try:
-            for notification in notifications:
-                envelope = to_envelope(self.store.mapper, notification)
-                producer.produce(
-                    self.settings.topics.events(envelope.aggregate.type),
-                    key=str(envelope.aggregate.id).encode(),
-                    value=envelope.to_bytes(),
-                    headers=list(envelope.headers()),
-                    on_delivery=delivered,
-                )
-                producer.poll(0)
+            for n, event in enumerate(batch, 1):
+                _produce(producer, event, delivered)
+                if n % POLL_EVERY == 0:
+                    producer.poll(0)  # serve delivery reports now and then, not per message:
+                    # each poll releases the GIL to the reader thread, then waits to get it back
             producer.flush()
             if failures:
                 raise KafkaException(failures[0])
-            position = RelayPosition(notifications[-1].id, offsets)
+            offsets = dict(self.position.offsets)
+            offsets.update({partition_key(t, p): offset for (t, p), offset in reached.items()})
+            position = RelayPosition(batch[-1].position, offsets)
             producer.produce(
                 self.settings.topics.relay_position, key=RELAY_KEY, value=position.to_bytes()
             )
@@ -141,7 +167,8 @@ class Relay:
             self._abort(producer, exc)
             raise
         self.position = position
-        self.published += len(notifications)
+        self.published += len(batch)
+        self.transactions += 1
 
     @staticmethod
     def _abort(producer: Producer, exc: KafkaException) -> None:
@@ -154,21 +181,23 @@ class Relay:
             log.exception("aborting the relay transaction failed")
 
 
-def to_envelope(mapper: Mapper[Any], notification: Notification) -> Envelope:
-    """The published envelope of one stored event."""
-    data = notification.state
-    if mapper.cipher is not None:
-        data = mapper.cipher.decrypt(data)
-    if mapper.compressor is not None:
-        data = mapper.compressor.decompress(data)
-    state = mapper.transcoder.decode(data)
-    return envelope_from_stored(
-        notification.topic,
-        cast(UUID, notification.originator_id),  # the store's ids are UUIDs
-        notification.originator_version,
-        notification.id,
-        state,
-    )
+def _produce(
+    producer: Producer, event: Outgoing, delivered: Callable[[KafkaError | None, Message], None]
+) -> None:
+    """Queue one message, serving delivery reports while the producer's queue is full."""
+    while True:
+        try:
+            producer.produce(
+                event.topic,
+                key=event.key,
+                value=event.value,
+                headers=cast(list[tuple[str, str | bytes | None]], event.headers),
+                on_delivery=delivered,
+            )
+        except BufferError:
+            producer.poll(0.05)
+            continue
+        return
 
 
 def run_relay(

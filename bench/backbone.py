@@ -3,7 +3,7 @@
 Run against the local stack (``.venv/bin/filmstudio stack up`` first)::
 
     .venv/bin/python bench/backbone.py
-    .venv/bin/python bench/backbone.py --commands 6000 --events 50000 --threads 8
+    .venv/bin/python bench/backbone.py --commands 6000 --events 50000 --threads 1,4,8
 
 It works in its own topic prefix and database (created at the start, removed at the end, also on
 Ctrl-C or an error) and prints figures only; it asserts nothing about timings.
@@ -11,7 +11,9 @@ Ctrl-C or an error) and prints figures only; it asserts nothing about timings.
 1. Commands: a creator's mix (create project, 2-3 script revisions, request production, sometimes
    cancel, occasionally a profile change or a credit top-up) through ``commands.handlers.Studio``
    in-process on several threads, beside raw psycopg inserts of rows of the same payload size
-   (one transaction each, same threads). Registrations (Argon2) are reported on their own.
+   (one transaction each, same threads); then saves through the event store alone (its write
+   ceiling: concurrent saves share transactions by group commit). Registrations (Argon2) are
+   reported on their own. ``--threads 1,4,8`` runs this phase once per thread count.
 2. Relay: ``python -m filmstudio.cli relay`` catching up from a backlog of N recorded events,
    beside a plain idempotent confluent-kafka producer sending the same N messages.
 3. Replay: ``python -m filmstudio.cli replay readmodels`` over those N events, beside a plain
@@ -21,6 +23,7 @@ Ctrl-C or an error) and prints figures only; it asserts nothing about timings.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import random
 import re
@@ -52,7 +55,7 @@ from adapters.eventstore import EventStore  # noqa: E402
 from adapters.keystore import KeyStore  # noqa: E402
 from adapters.metadata import message_context  # noqa: E402
 from adapters.postgres import connection_pool  # noqa: E402
-from adapters.relay import BATCH_SIZE as RELAY_BATCH  # noqa: E402
+from adapters.relay import MAX_BATCH_BYTES, MAX_BATCH_EVENTS, take_batch  # noqa: E402
 from adapters.relay_position import RELAY_KEY, RelayPosition  # noqa: E402
 from adapters.settings import PROJECT_ROOT, Settings, get_settings  # noqa: E402
 from commands.handlers import Studio  # noqa: E402
@@ -405,18 +408,53 @@ def raw_inserts(
     return seconds, latencies
 
 
+def group_commit_rounds(studio: Studio) -> int:
+    """Transactions the event store's group commit has run (0 where it has none)."""
+    group = getattr(studio.store.recorder, "group_commit", None)
+    return group.rounds if group is not None else 0
+
+
+def store_saves(
+    studio: Studio, total: int, threads: int, stop: threading.Event
+) -> tuple[float, list[float]]:
+    """The write ceiling without the commands' reads and logic: each save records a new credit
+    account and a grant (2 events, no sealing) through ``EventStore.save_all``."""
+    latencies: list[float] = []
+    lock = threading.Lock()
+    per_thread = max(1, total // threads)
+
+    def work(index: int) -> None:
+        local: list[float] = []
+        for n in range(per_thread):
+            if stop.is_set():
+                break
+            account = CreditAccount(user_id=uuid4())
+            account.grant(100, "purchase", f"bench {index}.{n}", "")
+            started = time.perf_counter()
+            studio.store.save_all(account)
+            local.append(time.perf_counter() - started)
+        with lock:
+            latencies.extend(local)
+
+    seconds = run_threads(threads, work, stop)
+    return seconds, latencies
+
+
 def command_phase(
     settings: Settings,
     studio: Studio,
     table: str,
     args: argparse.Namespace,
+    threads: int,
     stop: threading.Event,
     report: Report,
 ) -> list[Creator]:
-    print(f"\n[1/3] command side: {args.commands} commands on {args.threads} threads", flush=True)
-    creators = register_creators(studio, args.registrations, args.threads, stop, report)
+    print(f"\n[1/3] command side: {args.commands} commands on {threads} threads", flush=True)
+    registrations = args.registrations or 2 * threads
+    creators = register_creators(studio, registrations, threads, stop, report)
     before = studio.store.last_position()
-    seconds, samples = command_mix(studio, creators, args.commands, args.threads, args.seed, stop)
+    rounds_before = group_commit_rounds(studio)
+    seconds, samples = command_mix(studio, creators, args.commands, threads, args.seed, stop)
     done = len(samples)
     events = event_count(settings, table, after=before)
     with psycopg.connect(settings.pg_conninfo, autocommit=True) as conn:
@@ -428,8 +466,10 @@ def command_phase(
         ).fetchone()
     payload_size = round(float(row[0])) if row and row[0] is not None else 500
     latencies = [s for _, s in samples]
+    rounds = group_commit_rounds(studio) - rounds_before
     report.note(
-        f"command mix: {done} commands -> {events} events in {seconds:.1f} s "
+        f"command mix ({threads} threads): {done} commands -> {events} events in {seconds:.1f} s "
+        f"in {rounds} group-commit rounds; "
         f"({events / seconds:,.0f} events/s, {events / max(done, 1):.2f} events/command, "
         f"mean stored event {payload_size} B)"
     )
@@ -443,18 +483,32 @@ def command_phase(
         )
 
     print(f"  raw baseline: {done} single-row insert transactions ...", flush=True)
-    raw_seconds, raw_lat = raw_inserts(settings, done, args.threads, payload_size, stop)
+    raw_seconds, raw_lat = raw_inserts(settings, done, threads, payload_size, stop)
+    raw_rate = len(raw_lat) / raw_seconds
+    print(f"  event store only: {done} saves of 2 events ...", flush=True)
+    rounds_before = group_commit_rounds(studio)
+    save_seconds, save_lat = store_saves(studio, done, threads, stop)
+    report.note(
+        f"event store only ({threads} threads): {len(save_lat)} saves in "
+        f"{group_commit_rounds(studio) - rounds_before} group-commit rounds"
+    )
     report.add(
-        Row("commands/s (mix) vs raw inserts/s", done / seconds, len(raw_lat) / raw_seconds, "/s"),
+        Row(f"commands/s (mix, {threads} thr) vs raw inserts/s", done / seconds, raw_rate, "/s"),
         Row(
-            "command p50 latency vs raw insert",
+            f"  saves/s (event store only, {threads} thr)",
+            len(save_lat) / save_seconds,
+            raw_rate,
+            "/s",
+        ),
+        Row(
+            f"command p50 latency ({threads} thr) vs raw insert",
             percentile(latencies, 50) * 1000,
             percentile(raw_lat, 50) * 1000,
             "ms",
             False,
         ),
         Row(
-            "command p99 latency vs raw insert",
+            f"command p99 latency ({threads} thr) vs raw insert",
             percentile(latencies, 99) * 1000,
             percentile(raw_lat, 99) * 1000,
             "ms",
@@ -622,6 +676,20 @@ def read_all(
     return seconds, messages
 
 
+def relay_sized_batch(
+    messages: list[tuple[str, bytes | None, bytes, Any]], start: int, transactional: bool
+) -> list[tuple[str, bytes | None, bytes, Any]]:
+    """The batch from ``start``: bounded as the relay bounds its transactions, or the rest."""
+    if not transactional:
+        return messages[start:]
+    return take_batch(
+        itertools.islice(messages, start, None),
+        lambda m: len(m[1] or b"") + len(m[2]),
+        MAX_BATCH_EVENTS,
+        MAX_BATCH_BYTES,
+    )
+
+
 def raw_produce(
     settings: Settings, messages: list[tuple[str, bytes | None, bytes, Any]], transactional: bool
 ) -> float:
@@ -656,11 +724,12 @@ def raw_produce(
         if transactional:
             producer.commit_transaction()
         started = time.perf_counter()
-        batch = RELAY_BATCH if transactional else len(messages)
-        for start in range(0, len(messages), batch):
+        start = 0
+        while batch := relay_sized_batch(messages, start, transactional):
+            start += len(batch)
             if transactional:
                 producer.begin_transaction()
-            for _topic, key, value, headers in messages[start : start + batch]:
+            for _topic, key, value, headers in batch:
                 producer.produce(name, key=key, value=value, headers=headers, on_delivery=delivered)
                 producer.poll(0)
             producer.flush()
@@ -692,7 +761,7 @@ def relay_baselines(
         row.raw = len(messages) / plain
     report.add(
         Row(
-            f"  (raw transactional producer, {RELAY_BATCH}/tx + flush)",
+            "  (raw transactional producer, relay-sized tx + flush)",
             None,
             len(messages) / in_tx,
             "msg/s",
@@ -700,7 +769,7 @@ def relay_baselines(
     )
     report.note(
         f"raw producer: {len(messages)} msgs (mean {size:.0f} B) in {plain:.2f} s plain, "
-        f"{in_tx:.2f} s transactional ({RELAY_BATCH}/tx)"
+        f"{in_tx:.2f} s transactional (<= {MAX_BATCH_EVENTS}/tx, <= {MAX_BATCH_BYTES >> 20} MiB/tx)"
     )
     return read_seconds, messages
 
@@ -769,6 +838,12 @@ def replay_phase(
             len(messages) / upsert_seconds,
             "ev/s",
         ),
+        Row(  # the issue's target: the same work done raw, one step after the other
+            "replay events/s vs raw consumer feeding raw upserts",
+            applied / seconds,
+            len(messages) / (read_seconds + upsert_seconds),
+            "ev/s",
+        ),
     )
 
 
@@ -796,7 +871,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--events", type=int, default=50000, help="events in the relay/replay backlog (at least)"
     )
-    parser.add_argument("--threads", type=int, default=4, help="command-side threads")
+    parser.add_argument(
+        "--threads",
+        type=lambda text: [int(n) for n in text.split(",")],
+        default=[4],
+        help="command-side threads; a list (1,4,8) runs the command phase once per count",
+    )
     parser.add_argument(
         "--registrations", type=int, default=None, help="creators registered (default 2/thread)"
     )
@@ -804,10 +884,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--timeout", type=float, default=600.0, help="limit for the relay and the replay (s)"
     )
-    args = parser.parse_args(argv)
-    if args.registrations is None:
-        args.registrations = 2 * args.threads
-    return args
+    return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -823,9 +900,10 @@ def main(argv: list[str] | None = None) -> int:
             tempfile.TemporaryDirectory(prefix="bench-logs-") as tmp,
         ):
             logs = Path(tmp)
-            with command_side(settings, args.threads) as studio:
+            with command_side(settings, max(args.threads)) as studio:
                 table = studio.store.recorder.events_table_name  # type: ignore[attr-defined]
-                creators = command_phase(settings, studio, table, args, stop, report)
+                for threads in args.threads:
+                    creators = command_phase(settings, studio, table, args, threads, stop, report)
                 top_up(studio, creators, args.events, args.seed, stop)
             events, _ = relay_phase(settings, table, logs, report, args.timeout)
             read_seconds, messages = relay_baselines(settings, events, report)
