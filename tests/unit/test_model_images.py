@@ -145,7 +145,6 @@ def unit_inputs(shot_id: str, speaker: str | None, characters: list[str]) -> Sho
             "synopsis": None,
             "section": None,
             "transition": None,
-            "estimated_seconds": 12.0,
         },
         "shot": {
             "id": shot_id,
