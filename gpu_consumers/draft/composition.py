@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -104,8 +105,11 @@ def film_audio(tl: Timeline, mix: Path) -> float:
     A limiter lowers the loudness it is fed by an amount that depends on the material, so the
     same ffmpeg run that writes the mix also meters `master`'s output at a few trial gains around
     the voices' level (`TRIAL_GAINS`), and the gain is interpolated between them."""
-    voice = loudness(voice_bus(tl)).integrated if tl.voices else VOICE_REF
-    music = measure(tl.music).integrated if tl.music else None
+    with ThreadPoolExecutor(2) as pool:  # two ffmpeg runs at once (the GIL is not theirs)
+        voice_level = pool.submit(loudness, voice_bus(tl)) if tl.voices else None
+        music_level = pool.submit(measure, tl.music) if tl.music else None
+        voice = voice_level.result().integrated if voice_level else VOICE_REF
+        music = music_level.result().integrated if music_level else None
     expected = voice if tl.voices else VOICE_REF + tl.music_db if tl.music else TARGET_LUFS
     gains = [TARGET_LUFS - expected + trial for trial in TRIAL_GAINS]
     split = audio_graph(tl, voice, music).filter_multi_output("asplit", len(gains) + 1)
