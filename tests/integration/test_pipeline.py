@@ -266,7 +266,7 @@ def test_subtitles_follow_the_speech(full):
     assert [c[2] for c in srt_cues(track)] == [c[2] for c in cues], "the film carries the track"
 
 
-def test_editing_one_scene_recomputes_only_that_scene(full):
+def test_editing_one_line_recomputes_only_what_it_touches(full):
     headers = creator(full)
     project_id, first = produce(full, headers, SHORT)
     assert wait_for(full, first, ("completed", "failed"))["status"] == "completed"
@@ -284,8 +284,17 @@ def test_editing_one_scene_recomputes_only_that_scene(full):
     computed = {scene_of(unit) for (_, unit), c in per_scene.items() if c}
     cached = {scene_of(unit) for (_, unit), c in per_scene.items() if not c}
     assert len(computed) == 1, f"only the edited scene is recomputed: {per_scene}"
-    assert len(cached) == 1 and computed.isdisjoint(cached), f"the other is reused: {per_scene}"
-    assert first_results[("composition", "film")] is True
+    assert cached - computed, f"the other scene is reused: {per_scene}"
+    (scene,) = computed  # its ids survive the edit: what the edit does not touch is reused
+    untouched = [key for key, c in per_scene.items() if not c and scene_of(key[1]) == scene]
+    assert untouched, f"the edited scene's untouched shot is reused: {per_scene}"
+    composed = {unit: c for (stage, unit), c in first_results.items() if stage == "composition"}
+    assert composed[f"segment-{scene}"] and composed["film"], composed
+    assert not any(
+        c
+        for unit, c in composed.items()
+        if unit.startswith("segment-") and unit != f"segment-{scene}"
+    ), f"the other scene's segment is reused: {composed}"
 
 
 SCENE_STAGES = ("image_generation", "voice_synthesis", "music", "lip_sync")
