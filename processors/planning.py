@@ -32,6 +32,9 @@ from schemas.work import (
 )
 
 VERSION = "1"
+# A stage whose artifact changed shape gets a version of its own, so keys made before are not
+# reused: lip sync clips hold the mouth's box only since version 2 (were the whole frame).
+STAGE_VERSIONS = {"lip_sync": "2"}
 DEADLINE_SECONDS = {
     "script_analysis": 120.0,
     "image_generation": 120.0,
@@ -93,14 +96,19 @@ class Production:
     owner_id: str = ""  # whose voice samples cloned voices speak with
 
     def unit(
-        self, name: str, inputs: StageInputs, model: bool = False, after: tuple[str, ...] = ()
+        self,
+        name: str,
+        inputs: StageInputs,
+        model: bool = False,
+        after: tuple[str, ...] = (),
+        version: str = VERSION,
     ) -> PlannedUnit:
         """A final-quality unit when `model` and the production is final quality."""
         if model and self.quality == "final":
             return PlannedUnit(
                 name, inputs, "final", f"model-{self.model_revision}", self.owner_id, after
             )
-        return PlannedUnit(name, inputs, owner=self.owner_id, after=after)
+        return PlannedUnit(name, inputs, version=version, owner=self.owner_id, after=after)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -195,6 +203,7 @@ def plan_lip_sync(p: Production, board: Storyboard, artifacts: Artifacts) -> lis
                 width=width,
                 height=height,
             ),
+            version=STAGE_VERSIONS["lip_sync"],
         )
         for scene in board.scenes
         for shot in scene.shots

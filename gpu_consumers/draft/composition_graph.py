@@ -30,9 +30,9 @@ VOICE_REF = -20.0  # LUFS the ducking sidechain hears the voices at
 class TimelineShot:
     image: Path
     duration: float  # seconds on screen, crossfades included
-    lipsync: Path | None = None  # a clip from lipsync.py, the still's size
+    lipsync: Path | None = None  # a clip from lipsync.py: the mouth box of the still
     lipsync_start: float = 0.0  # seconds after the shot starts
-    lipsync_box: tuple[int, int, int, int] | None = None  # lipsync.mouth_box(): all that moves
+    lipsync_box: tuple[int, int, int, int] | None = None  # lipsync.mouth_box(): where it goes
     key: str = ""  # what picks the Ken Burns move (the shot id); the image name if empty
     focus: tuple[float, float] = (0.5, 0.4)  # where zooms aim, as fractions of the frame
 
@@ -133,10 +133,8 @@ def _shot_stream(shot: TimelineShot, tl: Timeline, first: int = 0,
         clip = ffmpeg.input(str(shot.lipsync)).video
         if offset < 0:
             clip = clip.filter("trim", start=-offset)
-        clip = (
-            clip.filter("setpts", f"PTS-STARTPTS+{max(0.0, offset):.6f}/TB")
-            .filter("crop", x1 - x0, y1 - y0, x0, y0)
-            .filter("scale", k * (x1 - x0), k * (y1 - y0), flags="bicubic")
+        clip = clip.filter("setpts", f"PTS-STARTPTS+{max(0.0, offset):.6f}/TB").filter(
+            "scale", k * (x1 - x0), k * (y1 - y0), flags="bicubic"
         )
         v = v.overlay(clip, x=k * x0, y=k * y0, eof_action="pass", format="yuv420")
     v = _zoompan(v, shot, tl, n, first).filter("trim", end_frame=end - first)
@@ -153,24 +151,45 @@ def video_graph(tl: Timeline, ass: Path | None = None, head: int = 0,
     """The shots joined by crossfades, less the first `head` frames of the first shot and the
     last `tail` frames of the last (a piece of the film); `ass` subtitles (timed from the piece's
     first frame) burned with libass's complex shaper (the `subtitles` filter's simple shaper
-    misplaces Devanagari vowel signs)."""
+    misplaces Devanagari vowel signs).
+
+    `xfade` works in yuv444p only, so it sees just the crossfades' frames: each shot's frames
+    are split into the part shown alone (kept yuv420p) and its fades, and the parts concatenated
+    (converting every frame to 4:4:4 and back cost more than the Ken Burns moves)."""
     last = len(tl.shots) - 1
-    streams = [
-        _shot_stream(
-            s,
-            tl,
-            head if i == 0 else 0,
-            frames_of(s.duration, tl.fps) - (tail if i == last else 0),
-        )
-        for i, s in enumerate(tl.shots)
-    ]
-    v, at = streams[0], frames_of(tl.shots[0].duration, tl.fps) - head
-    for shot, nxt, fade in zip(tl.shots[1:], streams[1:], fades(tl), strict=True):
-        offset = (at - fade) / tl.fps
-        v = ffmpeg.filter(
-            [v, nxt], "xfade", transition="fade", duration=fade / tl.fps, offset=offset
-        )
-        at += frames_of(shot.duration, tl.fps) - fade
+    lengths = [frames_of(s.duration, tl.fps) for s in tl.shots]
+    fade_in, fade_out = [0, *fades(tl)], [*fades(tl), 0]
+    parts: list[ffmpeg.nodes.FilterableStream] = []
+    tail_of_previous: ffmpeg.nodes.FilterableStream | None = None
+    for i, (shot, n) in enumerate(zip(tl.shots, lengths, strict=True)):
+        first, end = (head if i == 0 else 0), n - (tail if i == last else 0)
+        ranges = {  # frames of the shot (from `first`) as the parts that show them
+            "in": (first, fade_in[i]),
+            "alone": (max(first, fade_in[i]), min(end, n - fade_out[i])),
+            "out": (n - fade_out[i], end),
+        }
+        kept = {name: r for name, r in ranges.items() if r[1] > r[0]}
+        shot_stream = _shot_stream(shot, tl, first, end)
+        split = shot_stream.filter_multi_output("split", len(kept)) if len(kept) > 1 else None
+        streams = {}
+        for j, (name, (a, b)) in enumerate(kept.items()):
+            stream = split[j] if split is not None else shot_stream
+            if len(kept) > 1:
+                stream = stream.filter("trim", start_frame=a - first, end_frame=b - first)
+                stream = stream.filter("setpts", "PTS-STARTPTS")
+            streams[name] = stream
+        if "in" in streams:
+            if tail_of_previous is None:
+                raise ValueError("a piece cannot start inside a crossfade")
+            crossfade = ffmpeg.filter(
+                [tail_of_previous, streams["in"]], "xfade", transition="fade",
+                duration=fade_in[i] / tl.fps, offset=0,
+            )  # fmt: skip
+            parts.append(crossfade.filter("format", "yuv420p"))
+        if "alone" in streams:
+            parts.append(streams["alone"])
+        tail_of_previous = streams.get("out")
+    v = parts[0] if len(parts) == 1 else ffmpeg.concat(*parts, v=1, a=0)
     if ass is not None:
         v = v.filter("ass", filename=str(ass), shaping="complex")
     return v.filter("format", "yuv420p")

@@ -1,8 +1,9 @@
 """Viseme lip sync: IPA phoneme timings -> mouth shapes drawn on the shot's still, 30 fps.
 
-Output choice: a full-frame, silent H.264 clip (yuv420p, BT.709 matrix and tags, closed GOP)
-the size of the still and exactly `round(duration * fps)` frames long. Composition overlays it
-on the still at the line's offset *before* the Ken Burns move, so the mouth moves with the
+Output choice: a silent H.264 clip (yuv420p, BT.709 matrix and tags, closed GOP) of the mouth's
+region of the still only (`mouth_box`: all that moves; a full-frame clip cost ~20x more to draw
+and encode) and exactly `round(duration * fps)` frames long. Composition overlays it on the
+still at the box, at the line's offset, *before* the Ken Burns move, so the mouth moves with the
 camera; an alpha overlay would need a second codec (qtrle/VP9) for no gain in this pipeline.
 
 Viseme set (12, Preston Blair/Oculus style): rest, MBP, FV, TH, L, WQ, CH, etc (other
@@ -162,10 +163,12 @@ def mouth_box(mouth: Mouth, width: int, height: int) -> tuple[int, int, int, int
 def render_lipsync(
     frame: Path, mouth: Mouth, spoken: SpokenLine, out: Path, fps: int = FPS
 ) -> Path:
-    """Encode the still with the speaker's mouth animated; `mouth` comes from frames.mouths()."""
-    base = Image.open(frame).convert("RGB")
+    """Encode the speaker's mouth region of the still (`mouth_box`), animated: all that moves,
+    so the clip is that box's size; `mouth` comes from frames.mouths()."""
+    still = Image.open(frame).convert("RGB")
+    box = mouth_box(mouth, *still.size)
+    base = still.crop(box)
     w, h = base.size
-    box = mouth_box(mouth, w, h)
     proc = (
         ffmpeg.input("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{w}x{h}", framerate=fps)
         .filter("scale", out_color_matrix="bt709", out_range="tv")
@@ -174,8 +177,8 @@ def render_lipsync(
         .global_args("-hide_banner", "-loglevel", "error")
         .run_async(pipe_stdin=True)
     )
-    mask = Image.new("L", (box[2] - box[0], box[3] - box[1]), 0)
-    ImageDraw.Draw(mask).ellipse((0, 0, mask.width - 1, mask.height - 1), fill=255)
+    mask = Image.new("L", (w, h), 0)
+    ImageDraw.Draw(mask).ellipse((0, 0, w - 1, h - 1), fill=255)
     cache: dict[Shape, Image.Image] = {}
     assert proc.stdin is not None
     try:
@@ -184,7 +187,7 @@ def render_lipsync(
             if shape not in cache:
                 cache[shape] = _patch(shape, mouth, box)
             img = base.copy()
-            img.paste(cache[shape], box[:2], mask)
+            img.paste(cache[shape], (0, 0), mask)
             proc.stdin.write(img.tobytes())
     finally:
         proc.stdin.close()
