@@ -223,14 +223,16 @@ class StageWorker:
         self._consumer.pause(self._assigned)
         thread.start()
         try:
-            while thread.is_alive():
+            while True:
+                thread.join(POLL_SECONDS)  # returns the moment the unit is done
+                if not thread.is_alive():
+                    break
                 if stop.is_set():
                     thread.join(30)
                     if thread.is_alive():
                         return None
                 self._keep_membership()
                 heartbeat.beat()
-                thread.join(0)
         finally:
             self._busy = False
             self._consumer.resume(self._assigned)
@@ -240,7 +242,7 @@ class StageWorker:
         """Poll while paused, so the group keeps this worker. A message can still arrive (a
         partition assigned mid-unit starts fetching before it is paused): it goes back, by
         seeking its partition to it, to be delivered again once the unit is done."""
-        message = self._consumer.poll(POLL_SECONDS)
+        message = self._consumer.poll(0)
         if message is None or message.error() is not None:
             return
         where = TopicPartition(message.topic(), message.partition(), message.offset())
