@@ -5,7 +5,7 @@ Run from the repository root (needs ffmpeg/ffprobe on PATH, no Kafka or PostgreS
     .venv/bin/python bench/render.py
     .venv/bin/python bench/render.py --examples examples/the-lamp.fountain --keep
     .venv/bin/python bench/render.py --resolution 640x360
-    .venv/bin/python bench/render.py --examples /any/path/script.fountain --composition-workers 2
+    .venv/bin/python bench/render.py --examples /any/path/script.fountain --composition-workers 1
 
 For each example script (``path`` or ``path:language``; the language defaults to ``hi`` when the
 script is in Devanagari, else ``en``):
@@ -13,8 +13,10 @@ script is in Devanagari, else ``en``):
 1. Studio, fresh: every stage's offline compute (``gpu_consumers.units.COMPUTE``) in
    ``domain.stages.STAGES`` order, the units planned by ``processors.planning`` exactly as the saga
    plans them, one unit after another into a fresh temporary ``LocalMediaStore``, as a worker
-   would, but without Kafka (no broker, saga or worker threads: compute and the store only). It
-   runs in a fresh child Python process (a worker's; timed inside it, imports excluded).
+   would, but without Kafka (no broker, saga or worker threads: compute and the store only);
+   composition's units on as many threads as a local worker process has composition consumers
+   (``--composition-workers``, default ``composition_consumers``: 2). It runs in a fresh child
+   Python process (a worker's; timed inside it, imports excluded).
    Subtitles burned in, the default voices, one language.
 2. Raw FFmpeg baseline on the same assets (the studio's frames, voice WAVs, music track and SRT):
    one hand-written ffmpeg command (subprocess) with a plain zoompan per still, ``xfade`` joins,
@@ -27,7 +29,7 @@ script is in Devanagari, else ``en``):
 5. Edit one line: one line of dialogue in the last scene gets a word more, and the studio
    renders the edited script on the same store (unchanged units are found by key): its wall time
    beside the full render's (target <= 0.25x). Composition is planned as the saga plans it
-   (a segment per scene, a join per crossfade between scenes, then the film after them all).
+   (a piece per shot, opened by the crossfade into it, then the film after them all).
 
 Peak RSS of ffmpeg processes is their VmHWM sampled from /proc every 50 ms (see ``PeakRss``: not
 ``getrusage(RUSAGE_CHILDREN)``, which reports the Python parent's RSS for every child). Figures
@@ -58,6 +60,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from adapters.media import LocalMediaStore  # noqa: E402
+from adapters.settings import Settings  # noqa: E402
 from domain import screenplay  # noqa: E402
 from domain.speech import SpokenLine  # noqa: E402
 from domain.stages import STAGES  # noqa: E402
@@ -571,8 +574,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--composition-workers",
         type=int,
-        default=1,
-        help="composition workers rendering the pieces at once (default 1: one after another)",
+        default=Settings().composition_consumers,
+        help="composition units computed at once (default: as a local worker process does, "
+        "FILMSTUDIO_COMPOSITION_CONSUMERS)",
     )
     parser.add_argument("--child", nargs=6, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

@@ -222,8 +222,9 @@ def stage_computes(quality: Quality) -> dict[str, BatchCompute]:
 def stage_workers(
     settings: Settings, quality: Quality, stages: Sequence[str] = ()
 ) -> list[StageWorker]:
-    """A worker per stage (default: every stage of the quality) on one media store; ValueError
-    names a stage the quality has no backend for."""
+    """A worker per stage (default: every stage of the quality; draft composition: as many as
+    `composition_consumers`) on one media store; ValueError names a stage the quality has no
+    backend for."""
     computes = stage_computes(quality)
     unknown = [s for s in stages if s not in computes]
     if unknown:
@@ -232,6 +233,7 @@ def stage_workers(
     swept = media.sweep_staging()  # what workers killed mid-unit left half-written
     if swept:
         log.info("removed %d stale staging folders", swept)
+    consumers = {"composition": settings.composition_consumers} if quality == "draft" else {}
     return [
         StageWorker(
             settings,
@@ -242,6 +244,7 @@ def stage_workers(
             batch_size=settings.image_batch if stage == "image_generation" else 1,
         )
         for stage in stages or (FINAL_QUALITY_STAGES if quality == "final" else STAGES)
+        for _ in range(consumers.get(stage, 1))
     ]
 
 

@@ -36,7 +36,7 @@ def workers(stages: tuple[str, ...], quality: Quality, log_level: str) -> None:
         raise click.BadParameter(str(unknown)) from None
     stop = stop_on_signals()
     failed = run_until_one_fails(
-        [(f"worker-{worker.stage}-{quality}", worker.run) for worker in built], stop
+        [(f"worker-{w.stage}-{quality}-{i}", w.run) for i, w in enumerate(built)], stop
     )
     if failed:
         raise SystemExit(f"stage threads died: {', '.join(failed)}; exiting to be restarted")

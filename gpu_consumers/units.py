@@ -42,6 +42,7 @@ from schemas.work import (
     SegmentInputs,
     ShotContext,
     ShotInputs,
+    SoundInputs,
     SubtitlesInputs,
     UnitInputs,
     WorkUnit,
@@ -55,6 +56,7 @@ SCORE = "score.wav"
 SRT, VTT = "subtitles.srt", "subtitles.vtt"
 FILM, THUMBNAIL, FILM_MANIFEST = "film.mp4", "thumbnail.jpg", "film.json"
 PIECE, PIECE_MANIFEST = "piece.mp4", "piece.json"
+SOUND = "sound.m4a"
 
 InputsT = TypeVar("InputsT", bound=UnitInputs)
 Timed = tuple[TimelineShot, list[tuple[float, SpokenLine]]]  # a shot and its lines in it
@@ -150,15 +152,12 @@ def lip_sync(unit: WorkUnit, media: MediaStore, out: Path) -> None:
 
 
 def placement_inputs(unit: WorkUnit, media: MediaStore) -> tuple[Storyboard, dict[str, SpokenLine]]:
-    """The storyboard and each line's speech, for a subtitles or a film unit."""
+    """The storyboard and each line's speech, for a subtitles, sound or film unit."""
     inputs = unit.inputs
-    if isinstance(inputs, SubtitlesInputs):
-        storyboard, voice_keys = inputs.storyboard, inputs.voices
-    else:
-        film = inputs_of(unit, FilmInputs)
-        storyboard, voice_keys = film.storyboard, film.voices
-    speech = {line_id: _speech(media, key) for line_id, key in voice_keys.items()}
-    return _board(media, storyboard), speech
+    if not isinstance(inputs, SubtitlesInputs | SoundInputs | FilmInputs):
+        raise TypeError(f"a {unit.stage} unit places no lines")
+    speech = {line_id: _speech(media, key) for line_id, key in inputs.voices.items()}
+    return _board(media, inputs.storyboard), speech
 
 
 def subtitles_unit(unit: WorkUnit, media: MediaStore, out: Path) -> None:
@@ -170,11 +169,13 @@ def subtitles_unit(unit: WorkUnit, media: MediaStore, out: Path) -> None:
 
 
 def composition_unit(unit: WorkUnit, media: MediaStore, out: Path) -> None:
-    """A piece of the film's video (a segment or a join), or the film of its pieces."""
+    """A piece of the film's video (a shot's, a segment or a join), its sound, or the film."""
     if isinstance(unit.inputs, SegmentInputs | JoinInputs):
         _piece(unit.inputs, media, out)
+    elif isinstance(unit.inputs, SoundInputs):
+        _sound(unit, media, out)
     else:
-        _film(inputs_of(unit, FilmInputs), media, out)
+        _film(unit, media, out)
 
 
 def _timed(
@@ -195,8 +196,13 @@ def _timed(
 
 
 def _piece(inputs: SegmentInputs | JoinInputs, media: MediaStore, out: Path) -> None:
-    """Frames of the film's video: a scene less its joins, or the crossfade of a join."""
-    shots = inputs.shots if isinstance(inputs, SegmentInputs) else [inputs.before, inputs.after]
+    """Frames of the film's video: a shot (or a scene) opened by the crossfade into it, less
+    what the next piece shows; or the crossfade of a join."""
+    if isinstance(inputs, SegmentInputs):
+        lead_in = [inputs.lead_in] if inputs.lead_in is not None else []
+        shots = [*lead_in, *inputs.shots]
+    else:
+        shots = [inputs.before, inputs.after]
     timed = [_timed(shot, media) for shot in shots]
     timeline = Timeline(
         [t for t, _ in timed], inputs.width, inputs.height, fps=inputs.fps, crossfade=CROSSFADE
@@ -204,8 +210,9 @@ def _piece(inputs: SegmentInputs | JoinInputs, media: MediaStore, out: Path) -> 
     fps, lengths = inputs.fps, [frames_of(t.duration, inputs.fps) for t, _ in timed]
     if min(lengths) < 2 * CROSSFADE_FRAMES:
         raise ValueError(f"shots of {lengths} frames: each needs two crossfades")
-    if isinstance(inputs, SegmentInputs):
-        head, tail = inputs.head, inputs.tail
+    if isinstance(inputs, SegmentInputs):  # a lead-in shows only its crossfade
+        head = lengths[0] - CROSSFADE_FRAMES if lead_in else inputs.head
+        tail = inputs.tail
     else:
         head, tail = lengths[0] - inputs.frames, lengths[1] - inputs.frames
     srt, offset = None, head / fps
@@ -228,21 +235,42 @@ def _piece(inputs: SegmentInputs | JoinInputs, media: MediaStore, out: Path) -> 
     (out / PIECE_MANIFEST).write_text(json.dumps({"frames": frames, "fps": fps}))
 
 
-def _film(inputs: FilmInputs, media: MediaStore, out: Path) -> None:
-    """The pieces joined, with the film's sound and its subtitle track."""
-    board = _board(media, inputs.storyboard)
-    speech = {line_id: _speech(media, key) for line_id, key in inputs.voices.items()}
-    placement = place(board, speech)
-    # Sound and length only: the pieces carry the pictures.
+def _sound_timeline(unit: WorkUnit, media: MediaStore, scores: dict[str, str] | None,
+                    out: Path) -> tuple[Timeline, float]:  # fmt: skip
+    """The film's timeline for its sound (the shots' lengths, the voices placed and, with
+    `scores`, their music laid out in `out`) and its length in seconds; pictures come in pieces."""
+    inputs = unit.inputs
+    assert isinstance(inputs, SoundInputs | FilmInputs)
+    placement = place(*placement_inputs(unit, media))
+    voices = inputs.voices
     shots = [TimelineShot(Path(), placed.duration) for placed in placement.shots]
     clips = [
-        VoiceClip(media.path(inputs.voices[line.line_id], LINE_AUDIO), start)
+        VoiceClip(media.path(voices[line.line_id], LINE_AUDIO), start)
         for start, line in placement.lines
     ]
-    score = _music_track(media, inputs.music, placement.scene_spans(), out / "music.wav")
-    timeline = Timeline(
-        shots, inputs.width, inputs.height, crossfade=CROSSFADE, voices=clips, music=score
+    music = (
+        _music_track(media, scores, placement.scene_spans(), out / "music.wav")
+        if scores is not None
+        else None
     )
+    timeline = Timeline(shots, 0, 0, crossfade=CROSSFADE, voices=clips, music=music)  # sound only
+    return timeline, placement.duration
+
+
+def _sound(unit: WorkUnit, media: MediaStore, out: Path) -> None:
+    """The film's sound, mastered: made while the pieces render."""
+    inputs = unit.inputs
+    assert isinstance(inputs, SoundInputs | FilmInputs)
+    timeline, _ = _sound_timeline(unit, media, inputs.music, out)
+    composition.sound(timeline, out / SOUND)
+    if timeline.music is not None:
+        timeline.music.unlink()
+
+
+def _film(unit: WorkUnit, media: MediaStore, out: Path) -> None:
+    """The pieces and the sound joined, with the film's subtitle track."""
+    inputs = inputs_of(unit, FilmInputs)
+    timeline, duration = _sound_timeline(unit, media, None, out)
     pieces = [
         (media.path(key, PIECE), json.loads(media.path(key, PIECE_MANIFEST).read_text())["frames"])
         for key in inputs.pieces
@@ -250,12 +278,23 @@ def _film(inputs: FilmInputs, media: MediaStore, out: Path) -> None:
     frames = sum(count for _, count in pieces)
     if frames != film_frames(timeline):
         raise ValueError(f"the pieces hold {frames} frames, the film {film_frames(timeline)}")
+    if inputs.sound is not None:
+        track = media.path(inputs.sound, SOUND)
+    else:  # a film planned before sound units mixes its own
+        _sound(unit, media, out)
+        track = out / SOUND
     srt_key = inputs.subtitles.get(inputs.subtitle_language)
-    track = media.path(srt_key, SRT) if srt_key and not inputs.burn_subtitles else None
-    composition.join(pieces, timeline, out / FILM, subtitles=track, thumbnail=out / THUMBNAIL)
-    if score is not None:
-        score.unlink()
-    manifest = {"duration_seconds": placement.duration, "shots": len(shots), "lines": len(clips)}
+    srt = media.path(srt_key, SRT) if srt_key and not inputs.burn_subtitles else None
+    composition.join(
+        pieces, timeline, out / FILM, track=track, subtitles=srt, thumbnail=out / THUMBNAIL
+    )
+    if inputs.sound is None:
+        track.unlink()
+    manifest = {
+        "duration_seconds": duration,
+        "shots": len(timeline.shots),
+        "lines": len(timeline.voices),
+    }
     (out / FILM_MANIFEST).write_text(json.dumps(manifest))
 
 

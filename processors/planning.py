@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from adapters.media import artifact_key
 from domain.film import CROSSFADE_FRAMES, FPS
@@ -18,7 +17,6 @@ from domain.storyboard import Character, Shot, Storyboard
 from domain.voices import parse_voice, voice_for
 from schemas.work import (
     FilmInputs,
-    JoinInputs,
     LineInputs,
     LipSyncInputs,
     PieceShot,
@@ -27,6 +25,7 @@ from schemas.work import (
     ScriptInputs,
     SegmentInputs,
     ShotInputs,
+    SoundInputs,
     StageInputs,
     SubtitlesInputs,
 )
@@ -228,15 +227,16 @@ def plan_subtitles(p: Production, board: Storyboard, artifacts: Artifacts) -> li
 
 
 def plan_composition(p: Production, board: Storyboard, artifacts: Artifacts) -> list[PlannedUnit]:
-    """The film in pieces: `segment-<scene>` per scene and `join-<scene>` for the crossfade into
-    the next scene (each names only the shots it shows, so an edit re-renders the pieces it
-    touches), then `film`, after them all, naming them by their keys, with the sound."""
+    """The film's `sound` and its video in pieces, one per shot (`shot-<shot id>`): the crossfade
+    into it from the shot before, then the shot up to the crossfade into the next one, each
+    naming only the shots it shows, so an edited shot re-renders its piece and the next one's;
+    all at once, then `film`, after them, naming them by their keys."""
     width, height = p.size
     images, voices = artifacts["image_generation"], artifacts["voice_synthesis"]
     lipsync = artifacts["lip_sync"]
     language = p.subtitle_languages[0]
     translated = p.burn_subtitles and language != board.language
-    scenes = [scene for scene in board.scenes if scene.shots]
+    shots = [shot for scene in board.scenes for shot in scene.shots]
 
     def piece_shot(shot: Shot) -> PieceShot:
         return PieceShot(
@@ -247,48 +247,38 @@ def plan_composition(p: Production, board: Storyboard, artifacts: Artifacts) -> 
             voices=[voices[line_id] for line_id in shot.line_ids],
         )
 
-    fade = CROSSFADE_FRAMES
     pieces: list[PlannedUnit] = []
-    for i, scene in enumerate(scenes):
-        earlier = [piece_shot(s) for sc in scenes[:i] for s in sc.shots] if translated else []
-        common: dict[str, Any] = {
-            "width": width,
-            "height": height,
-            "fps": FPS,
-            "burn": p.burn_subtitles,
-            "burn_track": artifacts["subtitles"][language] if translated else None,
-        }
-        segment = SegmentInputs(
-            shots=[piece_shot(s) for s in scene.shots],
-            head=fade if i > 0 else 0,
-            tail=fade if i < len(scenes) - 1 else 0,
-            earlier=earlier,
-            **common,
+    for i, shot in enumerate(shots):
+        piece = SegmentInputs(
+            shots=[piece_shot(shot)],
+            lead_in=piece_shot(shots[i - 1]) if i > 0 else None,
+            head=0,
+            tail=CROSSFADE_FRAMES if i < len(shots) - 1 else 0,
+            # a translated track is timed on the film: the piece starts after these
+            earlier=[piece_shot(s) for s in shots[: max(0, i - 1)]] if translated else [],
+            width=width,
+            height=height,
+            fps=FPS,
+            burn=p.burn_subtitles,
+            burn_track=artifacts["subtitles"][language] if translated else None,
         )
-        pieces.append(p.unit(f"segment-{scene.id}", segment))
-        if i < len(scenes) - 1:
-            last = scene.shots[-1]
-            before = [*earlier, *(piece_shot(s) for s in scene.shots[:-1])] if translated else []
-            join = JoinInputs(
-                before=piece_shot(last),
-                after=piece_shot(scenes[i + 1].shots[0]),
-                frames=fade,
-                earlier=before,
-                **common,
-            )
-            pieces.append(p.unit(f"join-{scene.id}", join))
+        pieces.append(p.unit(f"shot-{shot.id}", piece))
+    storyboard, music = artifacts["script_analysis"]["script"], artifacts["music"]
+    sound = p.unit("sound", SoundInputs(storyboard=storyboard, voices=voices, music=music))
     inputs = FilmInputs(
-        storyboard=artifacts["script_analysis"]["script"],
+        storyboard=storyboard,
         pieces=[u.key("composition") for u in pieces],
+        sound=sound.key("composition"),
         voices=voices,
-        music=artifacts["music"],
+        music=music,
         subtitles=artifacts["subtitles"],
         width=width,
         height=height,
         burn_subtitles=p.burn_subtitles,
         subtitle_language=language,
     )
-    return [*pieces, p.unit("film", inputs, after=tuple(u.unit for u in pieces))]
+    waits_for = (sound.unit, *(u.unit for u in pieces))
+    return [sound, *pieces, p.unit("film", inputs, after=waits_for)]
 
 
 Planner = Callable[[Production, Storyboard, Artifacts], list[PlannedUnit]]

@@ -10,7 +10,15 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from domain.stages import Quality
 from domain.storyboard import Character, Line, Mood, MoodSource, Scene, Shot, TimeOfDay, Value
@@ -115,8 +123,8 @@ class SubtitlesInputs(UnitInputs):
 
 
 class CompositionInputs(UnitInputs):
-    """composition: a piece of the film's video (a scene's segment or the crossfade joining two
-    scenes) or the film itself. Validating as this base yields the subclass its `kind` names."""
+    """composition: a piece of the film's video, its sound, or the film itself. Validating as
+    this base yields the subclass its `kind` names."""
 
     kind: str
 
@@ -160,18 +168,31 @@ class PieceInputs(CompositionInputs):
 
 
 class SegmentInputs(PieceInputs):
-    """composition, `segment-<scene id>`: one scene's shots with the crossfades inside it,
-    less the `head` frames a join before it shows and the `tail` frames a join after it shows."""
+    """composition, `shot-<shot id>`: the `shots` with the crossfades between them, opened by
+    the crossfade into the first from `lead_in` (the shot before, when there is one), less the
+    first shot's `head` frames and the last one's `tail` frames, which other pieces show.
+
+    Planning makes one per shot (`lead_in` and `tail`: the crossfades around it), so an edited
+    shot re-renders its own piece and the next one's; `segment-<scene id>` units (a scene's shots,
+    planned before) are still computed."""
 
     kind: Literal["segment"] = "segment"
     shots: Annotated[list[PieceShot], Field(min_length=1)]
+    lead_in: PieceShot | None = None
     head: Annotated[int, Field(ge=0)]
     tail: Annotated[int, Field(ge=0)]
 
+    @model_validator(mode="after")
+    def _head_or_lead_in(self) -> SegmentInputs:
+        if self.lead_in is not None and self.head:
+            raise ValueError("a piece opened by the crossfade from a lead-in has no head to cut")
+        return self
+
 
 class JoinInputs(PieceInputs):
-    """composition, `join-<scene id>`: the `frames`-long crossfade from the last shot of that
-    scene (`before`) into the next scene's first shot (`after`)."""
+    """composition, `join-<scene id>` (planned before pieces per shot; still computed): the
+    `frames`-long crossfade from the last shot of that scene (`before`) into the next scene's
+    first shot (`after`)."""
 
     kind: Literal["join"] = "join"
     before: PieceShot
@@ -179,13 +200,24 @@ class JoinInputs(PieceInputs):
     frames: Annotated[int, Field(gt=0)]
 
 
+class SoundInputs(CompositionInputs):
+    """composition, `sound`: the film's sound, mastered: voices placed by the storyboard, each
+    scene's score under them."""
+
+    kind: Literal["sound"] = "sound"
+    storyboard: ArtifactKey
+    voices: dict[str, ArtifactKey]  # line id -> voice_synthesis artifact
+    music: dict[str, ArtifactKey]  # score unit -> artifact
+
+
 class FilmInputs(CompositionInputs):
-    """composition, `film`: the pieces joined by stream copy, with the film's sound (voices
-    placed by the storyboard, each scene's score) and its subtitle track."""
+    """composition, `film`: the pieces and the `sound` joined by stream copy, with its subtitle
+    track. A film planned before `sound` units (None) mixes its sound itself."""
 
     kind: Literal["film"] = "film"
     storyboard: ArtifactKey
     pieces: Annotated[list[ArtifactKey], Field(min_length=1)]  # in film order
+    sound: ArtifactKey | None = None
     voices: dict[str, ArtifactKey]  # line id -> voice_synthesis artifact
     music: dict[str, ArtifactKey]  # score unit -> artifact
     subtitles: dict[str, ArtifactKey]  # by language
@@ -195,8 +227,8 @@ class FilmInputs(CompositionInputs):
     subtitle_language: str
 
 
-_COMPOSITION: TypeAdapter[SegmentInputs | JoinInputs | FilmInputs] = TypeAdapter(
-    Annotated[SegmentInputs | JoinInputs | FilmInputs, Field(discriminator="kind")]
+_COMPOSITION: TypeAdapter[SegmentInputs | JoinInputs | SoundInputs | FilmInputs] = TypeAdapter(
+    Annotated[SegmentInputs | JoinInputs | SoundInputs | FilmInputs, Field(discriminator="kind")]
 )
 
 StageInputs = (
@@ -208,6 +240,7 @@ StageInputs = (
     | SubtitlesInputs
     | SegmentInputs
     | JoinInputs
+    | SoundInputs
     | FilmInputs
 )
 STAGE_INPUTS: dict[str, type[UnitInputs]] = {
@@ -217,7 +250,7 @@ STAGE_INPUTS: dict[str, type[UnitInputs]] = {
     "music": ScoreInputs,
     "lip_sync": LipSyncInputs,
     "subtitles": SubtitlesInputs,
-    "composition": CompositionInputs,  # validates as SegmentInputs, JoinInputs or FilmInputs
+    "composition": CompositionInputs,  # as SegmentInputs, JoinInputs, SoundInputs or FilmInputs
 }
 
 

@@ -1,12 +1,13 @@
-"""Composition: the film from its timeline, as pieces of video joined by stream copy.
+"""Composition: the film from its timeline, as pieces of video and its sound, joined by copy.
 
-Video: each piece (a scene's segment, or the crossfade joining two scenes) is a closed-GOP H.264
-file with exactly the film's encoder settings (`lipsync.video_args`), subtitles burned by libass
-(Noto Sans shapes Devanagari) when asked; `render_piece`. Pieces render apart (in parallel,
-content-addressed: an edit re-renders only the pieces it touches) and `join` concatenates them
-with the concat demuxer, no re-encode. `compose` renders the same film as one graph.
+Video: each piece (a shot opened by the crossfade into it; or, planned before, a scene's segment
+or the crossfade joining two scenes) is a closed-GOP H.264 file with exactly the film's encoder
+settings (`lipsync.video_args`), subtitles burned by libass (Noto Sans shapes Devanagari) when
+asked; `render_piece`. Pieces render apart (in parallel, content-addressed: an edit re-renders
+only the pieces it touches) and `join` concatenates them with the concat demuxer, no re-encode,
+with the `sound` (made apart too, at the same time). `compose` renders the same film as one graph.
 
-Sound (`film_audio`, then `master` while muxing):
+Sound (`sound`: `film_audio`, then `master`):
 0. Measure the voices (concatenated) and the music, so the music sits `music_db` LU under the
    voices and the ducking sidechain sees the voices at -20 LUFS, whatever their source levels.
 1. One ffmpeg run mixes the audio (voices placed, music ducked) to a float WAV and meters the
@@ -14,9 +15,9 @@ Sound (`film_audio`, then `master` while muxing):
    gains with `ebur128`; the gain for -14 LUFS is interpolated between them (a limiter lowers
    the loudness by an amount that depends on the material, so one gain from one measurement of
    the unlimited mix missed by ~2 LU). No AAC probe encodes.
-2. While muxing: that gain and the limiter at 4x oversampling (so it sees the true peaks),
-   AAC-LC 48 kHz stereo, `+faststart`, the subtitle track (mov_text) when asked. A JPEG
-   thumbnail (a frame a third of the way in) beside the film.
+2. That gain and the limiter at 4x oversampling (so it sees the true peaks), encoded AAC-LC
+   48 kHz stereo. The film muxes it by stream copy (`+faststart`, the subtitle track (mov_text)
+   when asked) and gets a JPEG thumbnail (a frame a third of the way in) beside it.
 """
 
 from __future__ import annotations
@@ -226,24 +227,35 @@ def _srt_time(ms: int) -> str:
     return f"{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d},{ms % 1000:03d}"
 
 
+def sound(tl: Timeline, out_path: Path) -> Path:
+    """The film's sound, mastered (`film_audio`, then `master`) and encoded: AAC-LC 48 kHz
+    stereo in an M4A, muxed into the film by stream copy."""
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="sound-") as tmp:
+        mix = Path(tmp) / "mix.wav"
+        gain = film_audio(tl, mix)
+        run_ffmpeg(master(ffmpeg.input(str(mix)).audio, gain).output(str(out_path), **AAC))
+    return out_path
+
+
 def join(
     pieces: list[tuple[Path, int]],
     tl: Timeline,
     out_path: Path,
     *,
+    track: Path,
     subtitles: Path | None = None,
     thumbnail: Path | None = None,
 ) -> Path:
     """The film: the pieces' video ((path, frames) each) by stream copy (concat demuxer), the
-    timeline's sound (`film_audio`, `master`), `subtitles` (SRT) as a mov_text track, moov
-    first; and its JPEG thumbnail (default: beside it, .jpg).
+    `track` (`sound`) likewise, `subtitles` (SRT) as a mov_text track, moov first; and its JPEG
+    thumbnail (default: beside it, .jpg).
 
     Each piece's duration is given from its frame count: the demuxer would take the file's
     (rounded to the MP4's millisecond movie timescale), shifting the next piece's timestamps."""
     out_path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="join-") as tmp:
-        work = Path(tmp)
-        listing = work / "pieces.txt"
+        listing = Path(tmp) / "pieces.txt"
         listing.write_text(
             "".join(
                 f"file '{_quoted(path.resolve())}'\nduration {frames / tl.fps:.6f}\n"
@@ -251,7 +263,7 @@ def join(
             )
         )
         video = ffmpeg.input(str(listing), f="concat", safe=0).video
-        _mux(tl, work, video, out_path, subtitles, {"vcodec": "copy"})
+        _mux(video, track, out_path, subtitles, {"vcodec": "copy"})
     _thumbnail(out_path, film_frames(tl) / tl.fps, thumbnail or out_path.with_suffix(".jpg"))
     return out_path
 
@@ -262,21 +274,20 @@ def _quoted(path: Path) -> str:
 
 
 def _mux(
-    tl: Timeline,
-    work: Path,
     video: ffmpeg.nodes.FilterableStream,
+    track: Path,
     out_path: Path,
     subtitles: Path | None,
     video_out: dict[str, object],
 ) -> None:
-    mix = work / "mix.wav"
-    gain = film_audio(tl, mix)
-    inputs = [video, master(ffmpeg.input(str(mix)).audio, gain)]
+    inputs = [video, ffmpeg.input(str(track)).audio]
     extra: dict[str, object] = {}
     if subtitles is not None:
         inputs.append(ffmpeg.input(str(subtitles), f="srt", sub_charenc="UTF-8")["s"])
         extra = {"scodec": "mov_text", "metadata:s:s:0": "language=und"}
-    out = ffmpeg.output(*inputs, str(out_path), **video_out, **AAC, **extra, movflags="+faststart")
+    out = ffmpeg.output(
+        *inputs, str(out_path), **video_out, acodec="copy", **extra, movflags="+faststart"
+    )
     run_ffmpeg(out)
 
 
@@ -301,6 +312,6 @@ def compose(
         burn = subtitles is not None and subtitle_mode in ("burn", "both")
         video = video_graph(tl, _burnable(subtitles, work, tl) if burn else None)
         track = subtitles if subtitle_mode in ("track", "both") else None
-        _mux(tl, work, video, out_path, track, video_args(tl.fps, crf, preset))
+        _mux(video, sound(tl, work / "sound.m4a"), out_path, track, video_args(tl.fps, crf, preset))
     _thumbnail(out_path, film_frames(tl) / tl.fps, thumbnail or out_path.with_suffix(".jpg"))
     return out_path

@@ -15,7 +15,7 @@ import pytest
 
 from bench.filmspec import ffprobe, film_problems, keyframe_gaps
 from domain.film import CROSSFADE_FRAMES
-from gpu_consumers.draft.composition import compose, join, render_piece
+from gpu_consumers.draft.composition import compose, join, render_piece, sound
 from gpu_consumers.draft.composition_graph import (
     Timeline,
     TimelineShot,
@@ -75,7 +75,7 @@ def films(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
         out = tmp / f"piece{n}.mp4"
         count = render_piece(part, out, head=head, tail=tail, subtitles=srt, subtitle_offset=offset)
         pieces.append((out, count))
-    joined = join(pieces, tl, tmp / "film.mp4", subtitles=srt)
+    joined = join(pieces, tl, tmp / "film.mp4", track=sound(tl, tmp / "sound.m4a"), subtitles=srt)
     single = compose(tl, tmp / "single.mp4", subtitles=srt, subtitle_mode="both")
     return {"tl": tl, "pieces": pieces, "joined": joined, "single": single}
 

@@ -17,12 +17,12 @@ from uuid import uuid4
 import pytest
 
 from adapters.media import LocalMediaStore
-from bench.filmspec import film_problems
+from bench.filmspec import ffprobe, film_problems
 from domain.stages import STAGES
 from domain.storyboard import Storyboard
 from gpu_consumers import units
 from processors import planning
-from schemas.work import JoinInputs, SegmentInputs, WorkUnit
+from schemas.work import SegmentInputs, WorkUnit
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs Debian's ffmpeg")
 SCRIPT = (
@@ -64,13 +64,32 @@ def test_a_film_of_pieces_meets_the_spec(studio):
     problems = film_problems(media.path(film, units.FILM), manifest["duration_seconds"], False)
     assert problems == []
     assert media.path(film, units.THUMBNAIL).stat().st_size > 0
-    pieces = [u for u in studio["plans"]["composition"] if u.unit != "film"]
+    pieces = [u for u in studio["plans"]["composition"] if u.unit.startswith("shot-")]
     frames = [
         json.loads(media.path(u.key("composition"), units.PIECE_MANIFEST).read_text())["frames"]
         for u in pieces
     ]
-    assert frames[1] == 15, "a join is one crossfade: one GOP"
+    shots = [shot.id for scene in studio["board"].scenes for shot in scene.shots]
+    assert [u.unit for u in pieces] == [f"shot-{shot}" for shot in shots], "a piece per shot"
     assert sum(frames) / 30 == pytest.approx(manifest["duration_seconds"], abs=1e-3)
+    sound = media.path(studio["artifacts"]["composition"]["sound"], units.SOUND)
+    copied = ffprobe(media.path(film, units.FILM), "-show_streams")["streams"]
+    assert [s["codec_name"] for s in copied if s["codec_type"] == "audio"] == ["aac"]
+    assert ffprobe(sound, "-show_format")["format"]["size"] != "0", "muxed from the sound unit"
+
+
+def test_a_film_planned_before_sound_units_mixes_its_own(studio, tmp_path):
+    media, plans = studio["media"], studio["plans"]
+    [planned] = [u for u in plans["composition"] if u.unit == "film"]
+    old = planning.PlannedUnit("film", planned.inputs.model_copy(update={"sound": None}))
+    out = tmp_path / "film"
+    out.mkdir()
+    unit = WorkUnit(production_id=uuid4(), stage="composition", unit="film", attempt=1,
+                    quality="draft", key=old.key("composition"), inputs=old.inputs)  # fmt: skip
+    units.COMPUTE["composition"](unit, media, out)
+    duration = json.loads((out / units.FILM_MANIFEST).read_text())["duration_seconds"]
+    assert film_problems(out / units.FILM, duration, False) == []
+    assert not (out / units.SOUND).exists(), "its own sound is muxed, not kept"
 
 
 def _psnr(a: Path, b: Path) -> list[float]:
@@ -85,19 +104,13 @@ def _psnr(a: Path, b: Path) -> list[float]:
 def test_burning_the_film_track_places_it_like_the_piece_s_own_cues(studio, tmp_path):
     media, plans = studio["media"], studio["plans"]
     track = studio["artifacts"]["subtitles"]["en"]
-    first, second = studio["board"].scenes
-    by_name = {u.unit: u for u in plans["composition"]}
-    earlier_of = {
-        f"join-{first.id}": first.shots[:-1],
-        f"segment-{second.id}": first.shots,
-    }
-    for name, shots in earlier_of.items():
-        own = by_name[name]
-        inputs = own.inputs
-        assert isinstance(inputs, SegmentInputs | JoinInputs) and inputs.burn
-        segment = by_name[f"segment-{first.id}"].inputs
-        assert isinstance(segment, SegmentInputs)
-        earlier = [s for s in segment.shots if s.id in {shot.id for shot in shots}]
+    pieces = [u for u in plans["composition"] if u.unit.startswith("shot-")]
+    shown = [u.inputs.shots[0] for u in pieces if isinstance(u.inputs, SegmentInputs)]
+    assert len(pieces) >= 3 and len(shown) == len(pieces)
+    for i, own in enumerate(pieces[1:], start=1):  # a piece's track starts after its lead-in's
+        name, inputs = own.unit, own.inputs
+        assert isinstance(inputs, SegmentInputs) and inputs.burn and inputs.lead_in is not None
+        earlier = shown[: i - 1]
         tracked = planning.PlannedUnit(
             name, inputs.model_copy(update={"burn_track": track, "earlier": earlier})
         )
@@ -111,5 +124,5 @@ def test_burning_the_film_track_places_it_like_the_piece_s_own_cues(studio, tmp_
         psnr = _psnr(out / units.PIECE, mine)
         # Cue times are rounded (ms in SRT, cs in ASS) on the film's or the piece's clock: a cue
         # may start or end one frame apart, never more.
-        apart = [i for i, v in enumerate(psnr) if v < 45]
+        apart = [k for k, v in enumerate(psnr) if v < 45]
         assert psnr and len(apart) <= 4, f"{name}: the track is burned elsewhere ({apart})"

@@ -35,8 +35,7 @@ SHOTS = [shot.id for scene in BOARD.scenes for shot in scene.shots]
 LINES = [line.id for scene in BOARD.scenes for line in scene.lines]
 SCORES = [f"score-{scene.id}" for scene in BOARD.scenes]
 SPEAKING_SHOTS = [s.id for scene in BOARD.scenes for s in scene.shots if s.speaker and s.line_ids]
-FIRST, SECOND = (scene.id for scene in BOARD.scenes)
-PIECES = [f"segment-{FIRST}", f"join-{FIRST}", f"segment-{SECOND}"]
+PIECES = ["sound", *(f"shot-{shot}" for shot in SHOTS)]  # what the film waits for
 UNITS = {
     "script_analysis": ["script"],
     "image_generation": SHOTS,

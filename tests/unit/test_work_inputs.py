@@ -25,6 +25,7 @@ from schemas.work import (
     ScoreInputs,
     SegmentInputs,
     ShotInputs,
+    SoundInputs,
     SubtitlesInputs,
     WorkUnit,
 )
@@ -87,7 +88,7 @@ def final() -> Plans:
 def _of_its_stage(stage: str, inputs: object) -> bool:
     """Exactly the stage's model; composition's validates as one of its kinds."""
     if stage == "composition":
-        return type(inputs) in (SegmentInputs, JoinInputs, FilmInputs)
+        return type(inputs) in (SegmentInputs, JoinInputs, SoundInputs, FilmInputs)
     return type(inputs) is STAGE_INPUTS[stage]
 
 
@@ -217,51 +218,61 @@ def test_editing_a_line_re_voices_it_and_leaves_the_other_scene(draft):
     assert edited.text != line.text
     assert before["voice_synthesis", line.id] != after["voice_synthesis", edited.id]
     assert before["voice_synthesis", line.id] not in after.values()
-    for unit in [k for k in before if first.id in k[1] and k[1] != f"join-{first.id}"]:
+    for unit in [k for k in before if first.id in k[1]]:
         assert before[unit] == after[unit], f"{unit} of the untouched scene is reused"
 
 
-def test_editing_a_line_re_renders_its_scene_s_segment_and_the_film_and_a_join_it_touches(draft):
-    first, second = screenplay.analyse("fountain", LAMP, "en").scenes
-    for scene, other in ((first, second), (second, first)):
+def test_editing_a_line_re_renders_its_shot_s_piece_the_next_one_and_the_film(draft):
+    board = screenplay.analyse("fountain", LAMP, "en")
+    shots = [shot for scene in board.scenes for shot in scene.shots]
+    for scene in board.scenes:
         line = scene.lines[0]
+        at = next(i for i, shot in enumerate(shots) if line.id in shot.line_ids)
         edited = plan_all(production(LAMP.replace(line.text, line.text + " Truly.")))
         before, after = keys(draft), keys(edited)
-        changed = {k for k in before if k[0] == "composition" and after.get(k) != before[k]}
-        edited_piece = {("composition", f"segment-{scene.id}"), ("composition", "film")}
-        join = ("composition", f"join-{first.id}")  # the crossfade out of the first scene
-        assert edited_piece <= changed <= edited_piece | {join}, (
-            "the other scene's segment is found by its key"
-        )
-        assert before["composition", f"segment-{other.id}"] in set(after.values())
+        changed = {k[1] for k in before if k[0] == "composition" and after.get(k) != before[k]}
+        # the next piece opens with the crossfade out of the edited shot
+        expected = {f"shot-{s.id}" for s in shots[at : at + 2]} | {"sound", "film"}
+        assert changed == expected, "every other piece is found by its key"
 
 
-def test_composition_plans_the_pieces_then_the_film_after_them(draft):
-    first, second = screenplay.analyse("fountain", LAMP, "en").scenes
+def test_composition_plans_the_sound_and_a_piece_per_shot_then_the_film_after_them(draft):
+    board = screenplay.analyse("fountain", LAMP, "en")
+    shots = [shot for scene in board.scenes for shot in scene.shots]
     units = draft["composition"]
-    pieces = [f"segment-{first.id}", f"join-{first.id}", f"segment-{second.id}"]
-    assert [u.unit for u in units] == [*pieces, "film"]
-    assert [u.after for u in units] == [(), (), (), tuple(pieces)]
-    film = units[-1].inputs
-    assert isinstance(film, FilmInputs)
-    assert film.pieces == [u.key("composition") for u in units[:-1]], "named by their keys"
-    segment, join, last = (u.inputs for u in units[:-1])
-    assert isinstance(segment, SegmentInputs) and isinstance(last, SegmentInputs)
-    assert isinstance(join, JoinInputs)
-    assert (segment.head, segment.tail, last.head, last.tail, join.frames) == (0, 15, 15, 0, 15)
-    assert [s.id for s in segment.shots] == [s.id for s in first.shots]
-    assert (join.before.id, join.after.id) == (first.shots[-1].id, second.shots[0].id)
-    assert segment.burn and segment.burn_track is None and not segment.earlier
+    pieces = [f"shot-{shot.id}" for shot in shots]
+    assert [u.unit for u in units] == ["sound", *pieces, "film"]
+    assert [u.after for u in units] == [()] * (len(pieces) + 1) + [("sound", *pieces)]
+    sound, film = units[0], units[-1].inputs
+    assert isinstance(film, FilmInputs) and isinstance(sound.inputs, SoundInputs)
+    assert film.pieces == [u.key("composition") for u in units[1:-1]], "named by their keys"
+    assert film.sound == sound.key("composition")
+    assert (sound.inputs.voices, sound.inputs.music) == (film.voices, film.music)
+    inputs = [u.inputs for u in units[1:-1]]
+    assert all(isinstance(p, SegmentInputs) for p in inputs)
+    segments = [p for p in inputs if isinstance(p, SegmentInputs)]
+    assert [[s.id for s in p.shots] for p in segments] == [[shot.id] for shot in shots]
+    lead_ins = [p.lead_in.id if p.lead_in else None for p in segments]
+    assert lead_ins == [None, *(shot.id for shot in shots[:-1])], "opened by the crossfade in"
+    assert [(p.head, p.tail) for p in segments] == [(0, 15)] * (len(shots) - 1) + [(0, 0)]
+    assert all(p.burn and p.burn_track is None and not p.earlier for p in segments)
+
+
+def test_a_piece_opened_by_a_lead_in_has_no_head_to_cut(draft):
+    piece = draft["composition"][2].inputs
+    assert isinstance(piece, SegmentInputs) and piece.lead_in is not None
+    with pytest.raises(ValidationError, match="no head to cut"):
+        SegmentInputs.model_validate({**piece.model_dump(), "head": 15})
 
 
 def test_burning_a_translated_track_makes_every_piece_depend_on_every_voice():
     plans = plan_all(production(quality="final", languages=["hi"]))
-    pieces = [u.inputs for u in plans["composition"][:-1]]
+    pieces = [u.inputs for u in plans["composition"][1:-1]]
     hindi = plans["subtitles"][0].key("subtitles")
-    assert all(isinstance(p, SegmentInputs | JoinInputs) for p in pieces)
+    assert all(isinstance(p, SegmentInputs) for p in pieces)
     assert {p.burn_track for p in pieces} == {hindi}  # type: ignore[union-attr]
-    assert [len(p.earlier) for p in pieces][0] == 0  # type: ignore[union-attr]
-    assert all(len(p.earlier) > 0 for p in pieces[1:])  # type: ignore[union-attr]
+    # each after the shots before its lead-in: the track is timed on the film
+    assert [len(p.earlier) for p in pieces] == [0, *range(len(pieces) - 1)]  # type: ignore[union-attr]
 
 
 def test_keys_follow_each_kind_of_input():
