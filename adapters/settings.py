@@ -103,8 +103,9 @@ class Settings(BaseSettings):
     image_guidance: float = Field(default=5.0, ge=0)
     image_batch: int = Field(default=4, ge=1, le=64)  # units a GPU worker renders in one call
     # Composition units a draft worker process computes at once, each a consumer of the stage's
-    # group: one ffmpeg piece leaves part of two cores idle (its start and its filter thread).
-    composition_consumers: int = Field(default=2, ge=1, le=16)
+    # group: one ffmpeg piece leaves part of two cores idle (its start and its filter thread),
+    # and with as many consumers as the topic has partitions (3) none holds two partitions' units.
+    composition_consumers: int = Field(default=3, ge=1, le=16)
     image_long_side: int = Field(default=1344, ge=64, le=4096)  # SDXL renders, then scales
     llm_base_url: str | None = None  # any OpenAI-compatible server, e.g. https://api.openai.com/v1
     llm_api_key: SecretStr | None = None

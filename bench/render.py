@@ -15,7 +15,7 @@ script is in Devanagari, else ``en``):
    plans them, one unit after another into a fresh temporary ``LocalMediaStore``, as a worker
    would, but without Kafka (no broker, saga or worker threads: compute and the store only);
    composition's units on as many threads as a local worker process has composition consumers
-   (``--composition-workers``, default ``composition_consumers``: 2). It runs in a fresh child
+   (``--composition-workers``, default ``composition_consumers``: 3). It runs in a fresh child
    Python process (a worker's; timed inside it, imports excluded).
    Subtitles burned in, the default voices, one language.
 2. Raw FFmpeg baseline on the same assets (the studio's frames, voice WAVs, music track and SRT):
