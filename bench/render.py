@@ -142,13 +142,14 @@ def _self_peak_mib() -> float:
 
 def _kind(args: list[str]) -> str:
     """What one of composition's ffmpeg runs does, from its command line."""
+    if any(Path(a).name == "mix.wav" for a in args) and any("ebur128" in a for a in args):
+        return "sound: mix + trial meters"
     if any("ebur128" in a for a in args):
-        return "loudness measures (ebur128)"
-    if "mix.wav" in args:
-        return "audio mix + trial meters"
+        return "sound: loudness measures"
     return {
         "piece.mp4": "video encode (pieces)",
-        "film.mp4": "join + sound (film)",
+        "sound.m4a": "sound: master + AAC",
+        "film.mp4": "join by copy (film)",
         "subtitles.ass": "subtitles to ASS",
         "thumbnail.jpg": "thumbnail",
     }.get(Path(args[-1]).name, Path(args[-1]).name)
