@@ -242,10 +242,9 @@ def _sound_timeline(unit: WorkUnit, media: MediaStore, scores: dict[str, str] | 
     inputs = unit.inputs
     assert isinstance(inputs, SoundInputs | FilmInputs)
     placement = place(*placement_inputs(unit, media))
-    voices = inputs.voices
     shots = [TimelineShot(Path(), placed.duration) for placed in placement.shots]
     clips = [
-        VoiceClip(media.path(voices[line.line_id], LINE_AUDIO), start)
+        VoiceClip(media.path(inputs.voices[line.line_id], LINE_AUDIO), start)
         for start, line in placement.lines
     ]
     music = (
