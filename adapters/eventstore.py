@@ -14,6 +14,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID
@@ -169,31 +170,39 @@ class EventStore(Application[UUID]):
         settings: Settings | None,
         keys: KeyStore | None = None,
         max_event_bytes: int | None = None,
+        cache_size: int = 0,
     ) -> None:
         """On the PostgreSQL of `settings`; None: in memory (see `in_memory`). `keys` seals and
         opens creative text; a store without one (the relay) can read but never seal.
-        `max_event_bytes`: default, the settings' `event_max_bytes`."""
+        `max_event_bytes`: default, the settings' `event_max_bytes`. `cache_size`: aggregates
+        kept loaded (LRU); a load of one of them reads only the events recorded since (from any
+        process) and returns a copy, so a command that fails leaves the cached one as it was."""
         self.keys = keys
         default = settings.event_max_bytes if settings else MetadataMapper.max_event_bytes
         self.max_event_bytes = max_event_bytes or default
+        cache = (
+            {"AGGREGATE_CACHE_MAXSIZE": str(cache_size), "AGGREGATE_CACHE_FASTFORWARD": "y"}
+            if cache_size > 0
+            else {}
+        )
         if settings is None:
-            super().__init__(env=in_memory_env())
+            super().__init__(env={**in_memory_env(), **cache})
             return
         # The library creates its tables when it starts; processes starting together would race
         # on the catalogue ("tuple concurrently updated"), so they take the schema lock in turn.
         with psycopg.connect(settings.pg_conninfo, autocommit=True) as conn:
             conn.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK,))
             try:
-                super().__init__(env=event_store_env(settings))
+                super().__init__(env={**event_store_env(settings), **cache})
             finally:
                 conn.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK,))
 
     @classmethod
     def in_memory(
-        cls, keys: KeyStore | None = None, max_event_bytes: int | None = None
+        cls, keys: KeyStore | None = None, max_event_bytes: int | None = None, cache_size: int = 0
     ) -> EventStore:
         """A store of this process only (unit tests, tools): same mapper, snapshots and rules."""
-        return cls(None, keys, max_event_bytes)
+        return cls(None, keys, max_event_bytes, cache_size)
 
     def construct_mapper(self) -> Mapper[UUID]:
         mapper = super().construct_mapper()
@@ -210,6 +219,16 @@ class EventStore(Application[UUID]):
             return self.repository.get(aggregate_id)
         except AggregateNotFoundError:
             return None
+
+    def forget(self, *aggregate_ids: UUID) -> None:
+        """Drop these aggregates from the cache: the next load replays their events (after an
+        erasure, with their text shredded)."""
+        cache = self.repository.cache
+        if cache is None:
+            return
+        for aggregate_id in aggregate_ids:
+            with suppress(KeyError):
+                cache.get(aggregate_id, evict=True)
 
     def save_all(self, *aggregates: Any) -> int:
         """Append the aggregates' pending events in one transaction (on PostgreSQL shared with

@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import os
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from uuid import UUID
@@ -254,9 +255,13 @@ class InMemoryKeyStorage:
 class KeyStore:
     """Creates, uses and destroys the per-user keys; also maps email digests to users.
 
-    `storage` is a `KeyStorage`, or a connection pool for the PostgreSQL one."""
+    `storage` is a `KeyStorage`, or a connection pool for the PostgreSQL one. `cache_seconds`:
+    how long an unwrapped key is reused before it is read again (0: read on every use); this
+    store's `destroy_key` drops it at once, another process's only when that time is up."""
 
-    def __init__(self, storage: KeyStorage | ConnectionPool, master_secret: str) -> None:
+    def __init__(
+        self, storage: KeyStorage | ConnectionPool, master_secret: str, cache_seconds: float = 0.0
+    ) -> None:
         self.storage: KeyStorage = (
             PostgresKeyStorage(storage) if isinstance(storage, ConnectionPool) else storage
         )
@@ -264,6 +269,8 @@ class KeyStore:
         self._wrap_key = hmac.digest(root, b"filmstudio:wrap", "sha256")
         self._index_key = hmac.digest(root, b"filmstudio:email-index", "sha256")
         self._owners: dict[UUID, UUID] = {}  # subject -> owner: bindings never change
+        self._cache_seconds = cache_seconds
+        self._keys: dict[UUID, tuple[float, bytes]] = {}  # user -> (read at, key)
 
     @classmethod
     def in_memory(cls, master_secret: str) -> KeyStore:
@@ -280,8 +287,18 @@ class KeyStore:
         self.storage.add_key(user_id, wrapped)
 
     def _key(self, user_id: UUID) -> bytes | None:
+        now = time.monotonic()
+        cached = self._keys.get(user_id)
+        if cached is not None and now - cached[0] < self._cache_seconds:
+            return cached[1]
         wrapped = self.storage.wrapped_key(user_id)
-        return None if wrapped is None else _open(self._wrap_key, wrapped, user_id.bytes)
+        if wrapped is None:
+            self._keys.pop(user_id, None)
+            return None
+        key = _open(self._wrap_key, wrapped, user_id.bytes)
+        if self._cache_seconds > 0:
+            self._keys[user_id] = (now, key)
+        return key
 
     def seal(self, user_id: UUID, data: bytes) -> bytes:
         """Encrypt bytes under the user's key."""
@@ -320,6 +337,7 @@ class KeyStore:
     def destroy_key(self, user_id: UUID) -> None:
         """Crypto-shred: the user's personal data in every event becomes unreadable."""
         self.storage.destroy_key(user_id)
+        self._keys.pop(user_id, None)
 
     def key_destroyed(self, user_id: UUID) -> bool:
         return self.storage.key_destroyed(user_id)

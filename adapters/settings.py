@@ -172,6 +172,13 @@ class Settings(BaseSettings):
 
     # The API's processes (uvicorn --workers): each is one GIL; they share nothing but PostgreSQL.
     api_workers: int = Field(default=1, ge=1, le=64)
+    # Aggregates the API's event store keeps loaded (fast-forwarded from the store on every
+    # load, so other processes' writes are seen); 0: none, every load replays all its events.
+    api_aggregate_cache_size: int = Field(default=2000, ge=0)
+    # How long the API keeps a user's unwrapped key: an erasure in the same process drops it at
+    # once; another API process may use it for this long after (its commands still refuse the
+    # erased user: every request re-reads the caller's account). 0: read the key on every use.
+    api_key_cache_seconds: float = Field(default=2.0, ge=0, le=60)
 
     @property
     def topics(self) -> Topics:

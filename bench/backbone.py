@@ -855,9 +855,9 @@ def command_side(settings: Settings, threads: int) -> Iterator[Studio]:
     pool: ConnectionPool = connection_pool(settings, max_size=threads + 2, name="bench-commands")
     store: EventStore | None = None
     try:
-        keys = KeyStore(pool, settings.secret("master_key"))
+        keys = KeyStore(pool, settings.secret("master_key"), settings.api_key_cache_seconds)
         keys.ensure_schema()
-        store = EventStore(settings, keys)
+        store = EventStore(settings, keys, cache_size=settings.api_aggregate_cache_size)
         yield Studio(settings, store, keys)
     finally:
         if store is not None:

@@ -268,6 +268,7 @@ class Studio:
 
     def _destroy_key(self, user_id: UUID) -> None:
         self.keys.destroy_key(user_id)
+        self.store.forget(user_id, *self.keys.subjects_of(user_id))  # loaded again: shredded
 
     def _release_email(self, user_id: UUID) -> None:
         self.keys.release_email(user_id)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Literal
 
 Kind = Literal[
@@ -71,6 +72,9 @@ def plain_text(markup: str) -> str:
     """Emphasis markers and escapes removed, spaces collapsed; line breaks kept."""
     lines = []
     for line in markup.split("\n"):
+        if "*" not in line and "_" not in line and "\\" not in line:  # most lines: no markers
+            lines.append(" ".join(line.split()))
+            continue
         for _ in range(4):  # nested emphasis: ***a***, _an *italic* word_
             line = _EMPHASIS[0].sub(r"\2", line)
             line = _EMPHASIS[1].sub(r"\1", line)
@@ -301,9 +305,16 @@ def _cue(line: str, forced_only: bool) -> tuple[str, str | None, bool] | None:
 
 def parse_fountain(text: str) -> list[Element]:
     """The elements of a Fountain screenplay, in order, the title page's entries first."""
+    return list(_parsed(text))
+
+
+@lru_cache(maxsize=16)
+def _parsed(text: str) -> tuple[Element, ...]:
+    """One parse per script for its recent readers (a production's request estimates its cost
+    and detects its language from the same text); elements are frozen, so sharing is safe."""
     rows = _rows(text)
     title, start = _title_page(rows)
-    return title + _Parser(rows).run(start)
+    return tuple(title + _Parser(rows).run(start))
 
 
 def scene_spans(script_format: str, text: str) -> list[tuple[int, int]]:

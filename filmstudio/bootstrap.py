@@ -126,9 +126,10 @@ def api_services(settings: Settings) -> Services:
             BILLING_SCHEMA,
             YOUTUBE_SCHEMA,
         )
-    keys = KeyStore(pool, settings.secret("master_key"))
+    keys = KeyStore(pool, settings.secret("master_key"), settings.api_key_cache_seconds)
     media = media_store(settings)
-    studio = Studio(settings, EventStore(settings, keys), keys, media)
+    store = EventStore(settings, keys, cache_size=settings.api_aggregate_cache_size)
+    studio = Studio(settings, store, keys, media)
     if isinstance(media, S3MediaStore):
         media.ensure_lifecycle(settings.s3_inputs_expire_days)
         studio.outside_erasers.append(media.delete_uploads)  # what they PUT but never sent on

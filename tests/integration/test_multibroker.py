@@ -57,9 +57,7 @@ def test_a_node_was_killed_during_a_production(outcome: Outcome) -> None:
     assert len(kills) == 1 and kills[0].recovery is not None, table(outcome)
     killed_at = kills[0].injected
     during = [
-        p
-        for p in outcome.productions
-        if p.requested_at <= killed_at <= p.requested_at + p.seconds
+        p for p in outcome.productions if p.requested_at <= killed_at <= p.requested_at + p.seconds
     ]
     assert during, f"no production ran when the node died:\n{table(outcome)}"
 
