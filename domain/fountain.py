@@ -8,7 +8,6 @@ transitions, as in every screenplay, though the spec wants them forced with `>`.
 
 from __future__ import annotations
 
-import itertools
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -171,6 +170,11 @@ class _Parser:
         self.last_cue: _Draft | None = None  # the cue of the previous paragraph, if dialogue
         self.paragraph_start = 0
         self.pending: list[str] = []
+        # whether the next row that is not only notes, after each row, is blank (or none is)
+        self.blank_after = [True] * len(rows)
+        for i in range(len(rows) - 2, -1, -1):
+            later = rows[i + 1]
+            self.blank_after[i] = self.blank_after[i + 1] if later.only_notes else later.blank
 
     def run(self, start: int) -> list[Element]:
         after_blank = True
@@ -203,8 +207,7 @@ class _Parser:
         self.block, self.speaker, self.paragraph_start = None, None, len(self.out)
 
     def _next_blank(self, i: int) -> bool:
-        later = itertools.islice(self.rows, i + 1, None)
-        return next((r.blank for r in later if not r.only_notes), True)
+        return self.blank_after[i]
 
     def _add(self, kind: Kind, markup: str, **fields: object) -> None:
         if self.speaker is not None and kind in ("dialogue", "parenthetical", "lyric"):
