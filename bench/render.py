@@ -486,12 +486,7 @@ def bench_example(
             f"  {s['stage']:<17}{s['seconds']:>9.2f}{s['units']:>7}{s['computed']:>10}"
             f"{s['ffmpeg_peak_mib']:>9.0f} MiB"
         )
-    runs: dict[str, list[float]] = {}
-    for kind, seconds in fresh["composition_ffmpeg_runs"]:
-        runs.setdefault(kind, []).append(seconds)
-    print(f"  composition's {len(fresh['composition_ffmpeg_runs'])} ffmpeg runs:")
-    for kind, times in runs.items():
-        print(f"    {kind:<28}{len(times):>3} x  {sum(times):>7.2f} s")
+    print_ffmpeg_runs(fresh)
     print(
         "  (ffmpeg peak: the largest VmHWM of the stage's ffmpeg processes, sampled every 50 ms; "
         f"the worker's Python process itself peaked at {fresh['python_peak_mib']:.0f} MiB)"
@@ -536,14 +531,27 @@ def bench_example(
         f"{base.seconds:.2f} s = {composition_s / base.seconds:.2f}x (target <= 1.2x)"
     )
     redone = [
-        f"{s['stage']} {s['computed']}/{s['units']}" for s in edited["stages"] if s["computed"]
+        f"{s['stage']} {s['computed']}/{s['units']} {s['seconds']:.2f} s"
+        for s in edited["stages"]
+        if s["computed"]
     ]
     print(
         f"Edit one line ({edit}), re-render on the same store: {edited['seconds']:.2f} s / "
         f"full {fresh['seconds']:.2f} s = {edited['seconds'] / fresh['seconds']:.2f}x "
         f"(target <= 0.25x); computed: {', '.join(redone)}"
     )
+    print_ffmpeg_runs(edited)
     return {"fresh": fresh, "again": again, "edited": edited, "baseline": base}
+
+
+def print_ffmpeg_runs(render: dict[str, Any]) -> None:
+    """A render's composition ffmpeg runs by kind: how many, and their wall seconds summed."""
+    runs: dict[str, list[float]] = {}
+    for kind, seconds in render["composition_ffmpeg_runs"]:
+        runs.setdefault(kind, []).append(seconds)
+    print(f"  composition's {len(render['composition_ffmpeg_runs'])} ffmpeg runs:")
+    for kind, times in runs.items():
+        print(f"    {kind:<28}{len(times):>3} x  {sum(times):>7.2f} s")
 
 
 def edit_one_line(script: Path, language: str, work: Path) -> tuple[Path, str]:
