@@ -4,7 +4,7 @@ store on the same PostgreSQL) recorded since, and a failed command leaves the ca
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
 from eventsourcing.persistence import IntegrityError
@@ -23,12 +23,18 @@ def stores(isolated_settings: Callable[[], Settings]) -> Iterator[tuple[EventSto
     other.close()
 
 
-def test_a_cached_aggregate_is_fast_forwarded_to_another_stores_writes(stores):
-    cached, other = stores
+def account_with_100_credits(store: EventStore) -> UUID:
+    """A new credit account saved through `store`; its user's id."""
     user_id = uuid4()
     account = CreditAccount(user_id)
     account.grant(100, "purchase", "first", "")
-    cached.save_all(account)
+    store.save_all(account)
+    return user_id
+
+
+def test_a_cached_aggregate_is_fast_forwarded_to_another_stores_writes(stores):
+    cached, other = stores
+    user_id = account_with_100_credits(cached)
     assert cached.load(credit_account_id(user_id)).balance == 100  # now in the cache
 
     elsewhere = other.load(credit_account_id(user_id))
@@ -40,10 +46,7 @@ def test_a_cached_aggregate_is_fast_forwarded_to_another_stores_writes(stores):
 
 def test_a_command_that_loses_a_conflict_leaves_the_cached_aggregate_as_stored(stores):
     cached, other = stores
-    user_id = uuid4()
-    account = CreditAccount(user_id)
-    account.grant(100, "purchase", "first", "")
-    cached.save_all(account)
+    user_id = account_with_100_credits(cached)
     stale = cached.load(credit_account_id(user_id))
     winner = other.load(credit_account_id(user_id))
     winner.grant(10, "purchase", "winner", "")
