@@ -28,6 +28,7 @@ from adapters.postgres import create_tables
 from schemas.catalogue import SEALED_FIELDS
 
 ERASED = "[erased]"
+MAX_CACHED_KEYS = 10_000  # unwrapped keys a `KeyStore` with a cache holds at most
 _PREFIX = "v1:"
 _SEALED = "v2:"
 
@@ -297,6 +298,9 @@ class KeyStore:
             return None
         key = _open(self._wrap_key, wrapped, user_id.bytes)
         if self._cache_seconds > 0:
+            if len(self._keys) >= MAX_CACHED_KEYS:  # expired ones go; all, if none had expired
+                kept = {u: c for u, c in self._keys.items() if now - c[0] < self._cache_seconds}
+                self._keys = kept if len(kept) < MAX_CACHED_KEYS else {}
             self._keys[user_id] = (now, key)
         return key
 

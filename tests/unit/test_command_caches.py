@@ -41,6 +41,16 @@ def test_a_cached_key_is_read_once_until_it_expires(monkeypatch):
     assert storage.reads == 2
 
 
+def test_the_key_cache_is_bounded(monkeypatch):
+    monkeypatch.setattr("adapters.keystore.MAX_CACHED_KEYS", 3)
+    keys = KeyStore(CountingStorage(), SECRET, cache_seconds=60.0)
+    for _ in range(10):
+        user_id = uuid4()
+        keys.create_key(user_id)
+        keys.encrypt(user_id, "Meera")
+        assert len(keys._keys) <= 3
+
+
 def test_destroying_a_key_drops_its_cached_copy_at_once():
     keys = KeyStore(CountingStorage(), SECRET, cache_seconds=60.0)
     user_id = uuid4()
