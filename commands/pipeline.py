@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -99,14 +100,39 @@ class Pipeline:
 
         return retry_on_conflict(decide)
 
-    def time_out_overdue(self, production_id: UUID, now: float) -> list[tuple[str, str, str]]:
-        """Fail (and so retry or give up on) every unit past its deadline."""
+    def release_ready(
+        self, production_id: UUID, stage: str, waits: Mapping[str, Collection[str]], now: float
+    ) -> list[str]:
+        """Release the units of `stage` that waited (`waits`: unit -> the units it waits for)
+        and whose wait is over, their deadlines running from `now`; the ones released."""
+
+        def decide() -> list[str]:
+            production = self.production(production_id)
+            released = [
+                unit
+                for unit in production.ready_units(stage, waits)
+                if production.release_unit(stage, unit, now)
+            ]
+            if released:
+                self._save(production, "")
+            return released
+
+        return retry_on_conflict(decide)
+
+    def time_out_overdue(
+        self,
+        production_id: UUID,
+        now: float,
+        waits: Mapping[str, Mapping[str, Collection[str]]] | None = None,
+    ) -> list[tuple[str, str, str]]:
+        """Fail (and so retry or give up on) every unit past its deadline; a unit that waits for
+        others (`waits`: stage -> unit -> those units) only once it was released."""
 
         def decide() -> list[tuple[str, str, str]]:
             production = self.production(production_id)
             outcomes = [
                 (stage, unit, production.fail_unit(stage, unit, attempt, "deadline passed", now))
-                for stage, unit, attempt in production.overdue_units(now)
+                for stage, unit, attempt in production.overdue_units(now, waits)
             ]
             if outcomes:  # most sweeps find nothing overdue: then there is nothing to save
                 self._save(production, "")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from typing import Any
 from uuid import UUID
 
@@ -250,15 +251,48 @@ class Production(Aggregate):
         progress = self.stages[stage].units[unit]
         progress.status, progress.error = "failed", error
 
-    def overdue_units(self, now: float) -> list[tuple[str, str, int]]:
-        """(stage, unit, attempt) of running units past their stage's deadline."""
+    def ready_units(self, stage: str, waits: Mapping[str, Collection[str]]) -> list[str]:
+        """The running units of `stage` that wait for others (`waits`: unit -> the units it
+        waits for) and are not released yet, though all they wait for is completed."""
+        progress = self.stages[stage].units if stage in self.stages else {}
+        return [
+            unit
+            for unit, deps in waits.items()
+            if unit in progress
+            and progress[unit].status == "running"
+            and not progress[unit].released
+            and all(progress[d].status == "completed" for d in deps if d in progress)
+        ]
+
+    def release_unit(self, stage: str, unit: str, now: float) -> bool:
+        """A unit that waited for others of its stage is dispatched: its deadline runs from
+        `now`, not from the stage's start. False when it is not running or already released."""
+        progress = self._unit(stage, unit)
+        if progress.status != "running" or progress.released or self.finished:
+            return False
+        self._unit_released(stage, unit, progress.attempt, now)
+        return True
+
+    @event("UnitReleased")
+    def _unit_released(self, stage: str, unit: str, attempt: int, now: float) -> None:
+        progress = self.stages[stage].units[unit]
+        progress.dispatched_at, progress.released = now, True
+
+    def overdue_units(
+        self, now: float, waits: Mapping[str, Mapping[str, Collection[str]]] | None = None
+    ) -> list[tuple[str, str, int]]:
+        """(stage, unit, attempt) of running units past their stage's deadline. `waits`
+        (stage -> unit -> the units it waits for): a unit that waits is not overdue until it is
+        released (`release_unit`), its deadline running from then."""
         if self.finished:
             return []
+        waits = waits or {}
         return [
             (name, unit, progress.attempt)
             for name, stage in self.stages.items()
             for unit, progress in stage.units.items()
             if progress.status == "running"
+            and (progress.released or unit not in waits.get(name, {}))
             and now - progress.dispatched_at > stage.deadline_seconds
         ]
 

@@ -32,6 +32,7 @@ class UnitProgress:
     status: str = "running"  # running | completed | failed
     artifact: str = ""
     error: str = ""
+    released: bool = False  # a unit that waited for others of its stage was dispatched
 
 
 @dataclass

@@ -4,8 +4,10 @@ At-least-once and idempotent: every command it issues is a no-op when repeated (
 decides), and every unit it emits carries its content key, so a duplicate costs nothing.
 Work is emitted in reaction to the *events* (StageStarted, UnitRetried, UnitCompleted), never to
 a command's return value, so a crash between the two loses nothing. A unit planned `after` others
-of its stage (the film after its pieces) is dispatched by the UnitCompleted that completes the
-last of them; a lost dispatch is repaired like any other, by `reconcile` timing the unit out.
+of its stage (the film after its pieces) is released (`production.UnitReleased`, its deadline
+running from then) and dispatched by the UnitCompleted that completes the last of them; until
+then it is never overdue. `reconcile` releases what a lost UnitCompleted reaction did not, and a
+lost dispatch is repaired like any other, by timing the unit out.
 """
 
 from __future__ import annotations
@@ -105,7 +107,16 @@ class ProductionSaga:
                 self._complete(production_id)
                 return
             self._start_ready(production_id)
-            for stage, unit, what in self.pipeline.time_out_overdue(production_id, self.clock()):
+            waits = {
+                stage: self._waits(production, stage)
+                for stage, progress in production.stages.items()
+                if not progress.complete
+            }
+            for stage, stage_waits in waits.items():
+                if stage_waits:
+                    self._release(production_id, stage, stage_waits)
+            overdue = self.pipeline.time_out_overdue(production_id, self.clock(), waits)
+            for stage, unit, what in overdue:
                 log.warning("%s %s/%s overdue: %s", production_id, stage, unit, what)
 
     # Reactions
@@ -118,21 +129,24 @@ class ProductionSaga:
         self._tick(production_id, payload["stage"], payload["unit"], "retried", payload["error"])
 
     def _on_unit_completed(self, production_id: UUID, payload: dict[str, Any]) -> None:
-        """Dispatch the units of the stage that were waiting for this one, now ready."""
+        """Release and dispatch the units of the stage that waited for this one, now ready."""
         stage, unit = payload["stage"], payload["unit"]
         if stage not in planning.ORDERED_STAGES:
             return
         production = self.pipeline.production(production_id)
-        progress = production.stages.get(stage)
-        if production.finished or progress is None:
+        if production.finished or stage not in production.stages:
             return
-        waiting = [
-            u.unit
-            for u in self._plan(production, stage)
-            if unit in u.after and progress.units[u.unit].status == "running"
-        ]
-        for name in waiting:
-            self._dispatch(production_id, stage, [name], progress.units[name].attempt)
+        waits = self._waits(production, stage)
+        if any(unit in deps for deps in waits.values()):
+            self._release(production_id, stage, waits)
+
+    def _release(self, production_id: UUID, stage: str, waits: dict[str, tuple[str, ...]]) -> None:
+        """Release the stage's waiting units whose wait is over, then dispatch them."""
+        released = self.pipeline.release_ready(production_id, stage, waits, self.clock())
+        if released:
+            units = self.pipeline.production(production_id).stages[stage].units
+            for name in released:
+                self._dispatch(production_id, stage, [name], units[name].attempt)
 
     def _on_stage_completed(self, production_id: UUID, payload: dict[str, Any]) -> None:
         if payload["stage"] == FINAL_STAGE:
@@ -189,6 +203,10 @@ class ProductionSaga:
             inputs=planned.inputs,
         )
         return claim_check(unit, self.media)
+
+    def _waits(self, production: Production, stage: str) -> dict[str, tuple[str, ...]]:
+        """The stage's units that wait for others of it: unit -> the units it waits for."""
+        return {u.unit: u.after for u in self._plan(production, stage) if u.after}
 
     def _plan(self, production: Production, stage: str) -> list[planning.PlannedUnit]:
         context = self._context(production)

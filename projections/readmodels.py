@@ -388,6 +388,11 @@ def production_unit_retried(db: Statements, keys: KeyStore, e: Envelope) -> None
     _unit(db, e, attempt=p["attempt"], status="running", error=p["error"])
 
 
+def production_unit_released(db: Statements, keys: KeyStore, e: Envelope) -> None:
+    """A unit that waited for others of its stage went out: its row's time is its release."""
+    _unit(db, e, attempt=e.payload["attempt"], status="running")
+
+
 def production_unit_failed(db: Statements, keys: KeyStore, e: Envelope) -> None:
     p = e.payload
     _unit(db, e, attempt=p["attempt"], status="failed", error=p["error"])
@@ -490,6 +495,7 @@ APPLY: dict[str, Apply] = {
     "production.StageStarted": production_stage_started,
     "production.UnitCompleted": production_unit_completed,
     "production.UnitRetried": production_unit_retried,
+    "production.UnitReleased": production_unit_released,
     "production.UnitFailed": production_unit_failed,
     "production.StageCompleted": production_stage_completed,
     "production.Completed": production_completed,

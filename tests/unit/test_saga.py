@@ -480,26 +480,66 @@ def test_the_film_is_dispatched_once_when_its_last_piece_completes(run):
         e for e in run.production_events()
         if e.type == "production.UnitCompleted" and e.payload["unit"] == PIECES[-1]
     ]  # fmt: skip
-    run.saga.on_event(last)  # delivered again: the same unit again, found by its key
-    assert [u.key for u in run.work("composition") if u.unit == "film"] == [film_unit.key] * 2
+    before = position(run)
+    run.saga.on_event(last)  # delivered again: the film was released already
+    assert [u.key for u in run.work("composition") if u.unit == "film"] == [film_unit.key]
+    assert position(run) == before
+    released = [e for e in run.production_events() if e.type == "production.UnitReleased"]
+    assert [(e.payload["unit"], e.payload["attempt"]) for e in released] == [("film", 1)]
     run.finish(film_unit)
     run.settle()
     assert run.status() == "completed"
 
 
-def test_a_film_retried_while_waiting_is_dispatched_only_with_its_pieces(run):
+def test_a_waiting_film_is_never_overdue_and_goes_out_with_its_pieces(run):
     _compose(run)
     later = time.time() + DEADLINE_SECONDS["composition"] + 1
     run.saga.clock = lambda: later
-    run.saga.reconcile(run.production_id)  # every composition unit is overdue
+    run.saga.reconcile(run.production_id)  # every piece is overdue; the waiting film is not
     run.settle()
     latest = run.latest("composition")
-    assert "film" not in latest, "a retried film does not run before its pieces"
+    assert "film" not in latest, "a film does not run before its pieces"
     assert {latest[p].attempt for p in PIECES} == {2}
+    units = run.memory.pipeline.production(run.production_id).stages["composition"].units
+    assert units["film"].attempt == 1, "the waiting film was timed out"
     for piece in PIECES:
         run.finish(latest[piece])
     run.settle()
-    assert run.latest("composition")["film"].attempt == 2
+    assert run.latest("composition")["film"].attempt == 1
+
+
+def test_a_films_deadline_runs_from_its_release_not_from_the_stages_start(run):
+    _compose(run)
+    deadline = DEADLINE_SECONDS["composition"]
+    pieces_done = time.time() + 3 * deadline  # the pieces took three deadlines (a long film)
+    run.saga.clock = lambda: pieces_done
+    for piece in run.work("composition"):
+        run.finish(piece)
+    run.settle()
+    [film] = [u for u in run.work("composition") if u.unit == "film"]
+
+    run.saga.clock = lambda: pieces_done + deadline - 1
+    run.saga.reconcile(run.production_id)
+    assert [u.attempt for u in run.work("composition") if u.unit == "film"] == [1]
+
+    run.saga.clock = lambda: pieces_done + deadline + 1
+    run.saga.reconcile(run.production_id)
+    run.settle()
+    assert [u.attempt for u in run.work("composition") if u.unit == "film"] == [1, 2]
+    assert film.attempt == 1
+
+
+def test_reconcile_releases_a_film_whose_last_piece_completion_was_lost(run):
+    _compose(run)
+    for piece in run.work("composition"):
+        run.finish(piece)
+    run.lose()  # the UnitCompleted events never reach the saga: nobody released the film
+    assert "film" not in run.latest("composition")
+
+    run.saga.reconcile(run.production_id)
+
+    assert run.latest("composition")["film"].attempt == 1
+    assert run.types()[-1] == "production.UnitReleased"
 
 
 def test_reconcile_of_a_finished_production_records_nothing(run):
