@@ -38,6 +38,7 @@ STORYBOARD_FILE = "storyboard.json"
 FILM_MANIFEST = "film.json"
 FINISHED_EVENTS = ("production.Completed", "production.Failed", "production.Cancelled")
 SAGA = "saga"  # the actor of what the saga records
+WAITS_KEPT = 1024  # started stages whose waiting units the saga keeps (then it starts over)
 ACTIVE_SQL = "SELECT production_id FROM rm_productions WHERE status IN ('requested', 'running')"
 
 
@@ -57,6 +58,7 @@ class ProductionSaga:
         self.pipeline = pipeline
         self.media = media
         self.bus = bus
+        self._started_waits: dict[tuple[UUID, str], dict[str, tuple[str, ...]]] = {}
         self.reactions: dict[str, Callable[[UUID, dict[str, Any]], None]] = {
             "production.Requested": lambda production_id, _: self._start_ready(production_id),
             "production.StageStarted": self._on_stage_started,
@@ -205,8 +207,16 @@ class ProductionSaga:
         return claim_check(unit, self.media)
 
     def _waits(self, production: Production, stage: str) -> dict[str, tuple[str, ...]]:
-        """The stage's units that wait for others of it: unit -> the units it waits for."""
-        return {u.unit: u.after for u in self._plan(production, stage) if u.after}
+        """The stage's units that wait for others of it: unit -> the units it waits for. Kept
+        per started stage (its plan no longer changes), so `reconcile` plans it once."""
+        key = (production.id, stage)
+        waits = self._started_waits.get(key)
+        if waits is None:
+            waits = {u.unit: u.after for u in self._plan(production, stage) if u.after}
+            if len(self._started_waits) >= WAITS_KEPT:
+                self._started_waits.clear()
+            self._started_waits[key] = waits
+        return waits
 
     def _plan(self, production: Production, stage: str) -> list[planning.PlannedUnit]:
         context = self._context(production)

@@ -593,3 +593,15 @@ def test_the_in_memory_saga_publishes_only_to_the_studios_topics(run):
     expected = {run.topics.work(stage) for stage in STAGES} | {run.topics.progress}
     assert {m.topic for m in run.memory.bus.messages} == expected
     assert run.published(run.topics.dead_letters("script_analysis")) == []
+
+
+def test_reconcile_plans_a_started_stage_once(run, monkeypatch):
+    _compose(run)
+    planned: list[str] = []
+    plan = run.saga._plan
+    monkeypatch.setattr(run.saga, "_plan", lambda p, stage: planned.append(stage) or plan(p, stage))
+
+    for _ in range(3):
+        run.saga.reconcile(run.production_id)
+
+    assert planned.count("composition") <= 1, "the waits of a started stage were planned again"
