@@ -16,7 +16,8 @@ script is in Devanagari, else ``en``):
    would, but without Kafka (no broker, saga or worker threads: compute and the store only);
    composition's units on as many threads as a local worker process has composition consumers
    (``--composition-workers``, default ``composition_consumers``: 3). It runs in a fresh child
-   Python process (a worker's; timed inside it, imports excluded).
+   Python process (a worker's; timed inside it, imports and the loads a worker does when it
+   starts, ``units.warm_up``, excluded).
    Subtitles burned in, the default voices, one language.
 2. Raw FFmpeg baseline on the same assets (the studio's frames, voice WAVs, music track and SRT):
    one hand-written ffmpeg command (subprocess) with a plain zoompan per still, ``xfade`` joins,
@@ -593,6 +594,7 @@ def main(argv: list[str] | None = None) -> int:
         store, script, language, aspect, resolution, result = args.child
         size = tuple(int(x) for x in resolution.split("x")) if resolution else None
         workers = int(os.environ.get(WORKERS_ENV, "1"))
+        units.warm_up(STAGES)  # as a started worker process has (off the clock)
         out = studio_render(Path(store), Path(script), language, aspect, size, workers)  # type: ignore[arg-type]
         Path(result).write_text(json.dumps(out))
         return 0

@@ -34,12 +34,26 @@ def workers(stages: tuple[str, ...], quality: Quality, log_level: str) -> None:
         built = bootstrap.stage_workers(get_settings(), quality, stages)
     except ValueError as unknown:
         raise click.BadParameter(str(unknown)) from None
+    if quality == "draft":  # in the background: the consumers join their groups meanwhile
+        threading.Thread(
+            target=warm_up, args=({w.stage for w in built},), name="warm-up", daemon=True
+        ).start()
     stop = stop_on_signals()
     failed = run_until_one_fails(
         [(f"worker-{w.stage}-{quality}-{i}", w.run) for i, w in enumerate(built)], stop
     )
     if failed:
         raise SystemExit(f"stage threads died: {', '.join(failed)}; exiting to be restarted")
+
+
+def warm_up(stages: set[str]) -> None:
+    """The draft backends' once-per-process loads; a failure here is the first unit's to report."""
+    from gpu_consumers.units import warm_up as load  # imports the media backends
+
+    try:
+        load(stages)
+    except Exception:
+        log.exception("warming up the %s backends failed", ", ".join(sorted(stages)))
 
 
 def run_until_one_fails(

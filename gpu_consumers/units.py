@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import wave
 import zlib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,7 +21,15 @@ from domain.film import CROSSFADE, CROSSFADE_FRAMES
 from domain.speech import SpokenLine
 from domain.storyboard import Scene, Shot, Storyboard
 from domain.voices import parse_voice, voice_for
-from gpu_consumers.draft import composition, frames, lipsync, music, subtitles, voices
+from gpu_consumers.draft import (
+    composition,
+    frames,
+    lipsync,
+    music,
+    piper_voice,
+    subtitles,
+    voices,
+)
 from gpu_consumers.draft.composition_graph import (
     Timeline,
     TimelineShot,
@@ -327,6 +336,13 @@ def _music_track(
         at = int(start * rate)
         track[at : at + length] += piece[: len(track) - at]
     return voices.write_wav(path, np.clip(track, -1, 1))
+
+
+def warm_up(stages: Iterable[str]) -> None:
+    """Load what the stages' backends load once per process (the piper voice model, ~0.7 s),
+    as a worker does when it starts, so that its first unit does not wait for it."""
+    if "voice_synthesis" in stages:
+        piper_voice.load()
 
 
 COMPUTE: dict[str, Compute] = {
