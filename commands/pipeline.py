@@ -102,17 +102,18 @@ class Pipeline:
 
     def release_ready(
         self, production_id: UUID, stage: str, waits: Mapping[str, Collection[str]], now: float
-    ) -> list[str]:
+    ) -> dict[str, int]:
         """Release the units of `stage` that waited (`waits`: unit -> the units it waits for)
-        and whose wait is over, their deadlines running from `now`; the ones released."""
+        and whose wait is over, their deadlines running from `now`; the ones released, each
+        with its attempt."""
 
-        def decide() -> list[str]:
+        def decide() -> dict[str, int]:
             production = self.production(production_id)
-            released = [
-                unit
+            released = {
+                unit: production.stages[stage].units[unit].attempt
                 for unit in production.ready_units(stage, waits)
                 if production.release_unit(stage, unit, now)
-            ]
+            }
             if released:
                 self._save(production, "")
             return released

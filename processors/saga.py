@@ -145,10 +145,8 @@ class ProductionSaga:
     def _release(self, production_id: UUID, stage: str, waits: dict[str, tuple[str, ...]]) -> None:
         """Release the stage's waiting units whose wait is over, then dispatch them."""
         released = self.pipeline.release_ready(production_id, stage, waits, self.clock())
-        if released:
-            units = self.pipeline.production(production_id).stages[stage].units
-            for name in released:
-                self._dispatch(production_id, stage, [name], units[name].attempt)
+        for name, attempt in released.items():
+            self._dispatch(production_id, stage, [name], attempt)
 
     def _on_stage_completed(self, production_id: UUID, payload: dict[str, Any]) -> None:
         if payload["stage"] == FINAL_STAGE:
